@@ -1,0 +1,62 @@
+"""Every error the framework raises, under one base class.
+
+Callers catch exactly the condition they mean (``ConcurrencyError`` to retry a
+command, ``EventIdConflictError`` to report a client bug); messages name the
+values involved so a log line is enough to act on. Backends translate their
+driver's errors into these in one place (see ``postgres/errors.py``).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+
+class EventStoreError(Exception):
+    """Base class of every error raised by eventsourcing_core."""
+
+
+class InvalidArgumentError(EventStoreError, ValueError):
+    """An argument was refused before anything was written."""
+
+
+class SerializationError(InvalidArgumentError):
+    """An event payload or metadata value cannot be stored as JSON."""
+
+
+class ConcurrencyError(EventStoreError):
+    """A stream was not at the version the append expected.
+
+    ``expected`` is what the caller asked for (an exact version, or one of
+    ``"any"``, ``"no stream"``, ``"stream exists"``); ``actual`` is the
+    stream's version when the append was refused (0 when it does not exist).
+    """
+
+    def __init__(self, stream_id: str, expected: int | str, actual: int) -> None:
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"Wrong expected version: {expected} (stream: {stream_id!r}, stream version: {actual})"
+        )
+
+
+class EventIdConflictError(EventStoreError):
+    """An event id is already recorded with other content or elsewhere.
+
+    Appending the very same events again (same ids, types, data, stream and
+    versions) is an idempotent retry and succeeds; anything else that reuses
+    an event id is a client bug and raises this.
+    """
+
+    def __init__(self, event_id: UUID | str, reason: str) -> None:
+        self.event_id = UUID(str(event_id))
+        self.reason = reason
+        super().__init__(f"Event id {event_id} is already recorded: {reason}")
+
+
+class SchemaNotReadyError(EventStoreError):
+    """The database has not been migrated to the schema this code needs."""
+
+
+class DatabaseUnavailableError(EventStoreError):
+    """The database could not be reached, even after retrying."""

@@ -1,0 +1,182 @@
+"""The records that flow in and out of an event store.
+
+A ``NewEvent`` is what you append: it has no position yet. A
+``RecordedEvent`` is what you read back: the store has given it a stream
+version and a place in the global log (its ``checkpoint``). Both are frozen;
+payloads are plain JSON-compatible mappings.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeAlias
+from uuid import UUID, uuid4
+
+from eventsourcing_core.errors import InvalidArgumentError
+
+JsonObject: TypeAlias = Mapping[str, Any]
+
+
+class StreamState(enum.Enum):
+    """Expected-version conditions that are not an exact version number."""
+
+    ANY = "any"
+    NO_STREAM = "no stream"
+    STREAM_EXISTS = "stream exists"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ANY = StreamState.ANY
+NO_STREAM = StreamState.NO_STREAM
+STREAM_EXISTS = StreamState.STREAM_EXISTS
+
+ExpectedVersion: TypeAlias = int | StreamState
+"""An exact stream version (0 means the stream must not exist yet) or a ``StreamState``."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Where an event came from: the conversation it belongs to and what caused it."""
+
+    correlation_id: UUID | None = None
+    causation_id: UUID | None = None
+    headers: JsonObject = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored beside the event's data."""
+        return {
+            "correlation_id": str(self.correlation_id) if self.correlation_id else None,
+            "causation_id": str(self.causation_id) if self.causation_id else None,
+            "headers": dict(self.headers),
+        }
+
+    @classmethod
+    def from_json(cls, raw: JsonObject) -> Metadata:
+        """Rebuild metadata from its stored JSON object."""
+        correlation = raw.get("correlation_id")
+        causation = raw.get("causation_id")
+        return cls(
+            correlation_id=UUID(correlation) if correlation else None,
+            causation_id=UUID(causation) if causation else None,
+            headers=raw.get("headers") or {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append. Its ``event_id`` makes retries idempotent: keep it when retrying."""
+
+    event_type: str
+    data: JsonObject
+    event_id: UUID = field(default_factory=uuid4)
+    timestamp: datetime = field(default_factory=_utc_now)
+    metadata: Metadata = field(default_factory=Metadata)
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Checkpoint:
+    """A place in the global log: the writing transaction's id, then the event's position.
+
+    The global log is ordered by (tx_id, position), not by position alone, so
+    that a reader never passes an event whose transaction is still running
+    (see ``postgres/store.py``). Checkpoints compare in log order.
+    """
+
+    tx_id: int
+    position: int
+
+    START: ClassVar[Checkpoint]
+
+    def __str__(self) -> str:
+        return f"{self.tx_id}:{self.position}"
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        """Read a checkpoint written as ``"tx_id:position"`` (as ``str()`` prints it)."""
+        tx_id, sep, position = text.partition(":")
+        if not sep or not tx_id.isdigit() or not position.isdigit():
+            raise InvalidArgumentError(f"checkpoint must look like '123:456', got {text!r}")
+        return cls(int(tx_id), int(position))
+
+
+Checkpoint.START = Checkpoint(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as the store recorded it."""
+
+    stream_id: str
+    version: int
+    event_id: UUID
+    event_type: str
+    data: JsonObject
+    metadata: Metadata
+    schema_version: int
+    timestamp: datetime
+    position: int
+    tx_id: int
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """This event's place in the global log; read on from here with ``after=``."""
+        return Checkpoint(self.tx_id, self.position)
+
+    @property
+    def category(self) -> str:
+        """The stream's category: its id up to the first ``-``."""
+        return category_of(self.stream_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did to one stream: its new version and the last event's checkpoint."""
+
+    stream_id: str
+    version: int
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One stream's part of a multi-stream append."""
+
+    stream_id: str
+    events: tuple[NewEvent, ...] | list[NewEvent]
+    expected_version: ExpectedVersion = ANY
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream's summary: versions are 1-based, so ``version`` is also its event count."""
+
+    stream_id: str
+    category: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryInfo:
+    """A category's summary across its streams."""
+
+    category: str
+    stream_count: int
+    event_count: int
+    updated_at: datetime
+
+
+def category_of(stream_id: str) -> str:
+    """The category of a stream id: ``order-42`` is in ``order``; ``order`` is in ``order``."""
+    return stream_id.partition("-")[0]

@@ -1,0 +1,112 @@
+"""Apply the framework's schema migrations from code.
+
+    from eventsourcing_core import migrate
+    migrate.upgrade("postgresql://localhost/app")
+
+The migrations are alembic revisions shipped inside the package, with their
+own version table, so they live beside (and never disturb) an application's
+own alembic history. ``schema`` puts every table and function of the store in
+a PostgreSQL schema of your choice (``escore`` by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from eventsourcing_core.errors import DatabaseUnavailableError
+from eventsourcing_core.validation import check_name
+
+DEFAULT_SCHEMA = "escore"
+VERSION_TABLE = "escore_alembic_version"
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One schema revision, as ``history()`` lists it."""
+
+    revision: str
+    down_revision: str | None
+    description: str
+
+
+def _config(dsn: str, schema: str) -> Config:
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("eventsourcing_core.migrations"))
+    )
+    config.attributes["dsn"] = dsn
+    config.attributes["schema"] = check_name(schema, kind="schema")
+    return config
+
+
+def upgrade(dsn: str, revision: str = "head", *, schema: str = DEFAULT_SCHEMA) -> None:
+    """Migrate the database up to ``revision`` (the newest by default). Safe to run twice."""
+    _check_reachable(dsn)
+    command.upgrade(_config(dsn, schema), revision)
+
+
+def downgrade(dsn: str, revision: str, *, schema: str = DEFAULT_SCHEMA) -> None:
+    """Migrate down to ``revision`` (``"base"`` removes every table and all events)."""
+    _check_reachable(dsn)
+    command.downgrade(_config(dsn, schema), revision)
+
+
+def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
+    """The revision the database is at, or None before the first upgrade."""
+    _check_reachable(dsn)
+    with psycopg.connect(dsn) as connection:
+        exists = connection.execute(
+            "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))", [schema, VERSION_TABLE]
+        ).fetchone()
+        if exists is None or exists[0] is None:
+            return None
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), poolclass=NullPool
+    )
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={"version_table": VERSION_TABLE, "version_table_schema": schema},
+            )
+            return context.get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head() -> str:
+    """The newest revision this version of the framework ships."""
+    revision = ScriptDirectory.from_config(_config("", DEFAULT_SCHEMA)).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def history() -> list[Revision]:
+    """Every revision this version ships, oldest first."""
+    script = ScriptDirectory.from_config(_config("", DEFAULT_SCHEMA))
+    revisions = [
+        Revision(
+            revision=entry.revision,
+            down_revision=entry.down_revision if isinstance(entry.down_revision, str) else None,
+            description=(entry.doc or "").strip(),
+        )
+        for entry in script.walk_revisions()
+    ]
+    return revisions[::-1]
+
+
+def _check_reachable(dsn: str) -> None:
+    try:
+        psycopg.connect(dsn, connect_timeout=10).close()
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from None

@@ -1,0 +1,182 @@
+"""Every SQL statement the PostgreSQL store runs, by name, rendered once per schema.
+
+Values are always bound parameters; the schema goes in through
+``sql.Identifier``. The append logic itself lives in SQL functions (see
+``migrations/sql``), so an append is one round trip.
+
+The gap-safe global log (``READ_ALL``, ``HEAD``)
+------------------------------------------------
+Events are ordered by (tx_id, position), where tx_id is the id of the
+transaction that wrote them, and a reader only returns events whose
+transaction id is below ``pg_snapshot_xmin(pg_current_snapshot())``: the
+oldest transaction still running anywhere in the cluster. Every transaction
+below that has finished (committed or rolled back), so nothing can appear
+later *before* a checkpoint a reader has already passed. Writers never wait
+for each other (unless they write to the same stream).
+
+The cost: a transaction that stays open (a slow writer, or any session
+sitting idle in a transaction that has written anything, in any database of
+the cluster) holds every reader at its transaction id until it ends. Readers
+are delayed, never wrong; ``PostgresEventStore.oldest_running_transaction()``
+shows what is holding them back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+EVENT_COLUMNS = sql.SQL(
+    "stream_id, version, event_id, event_type, data, metadata, schema_version, created_at, "
+    "position, tx_id"
+)
+
+_APPEND = """
+SELECT new_version, transaction_id, last_position FROM {schema}.append_to_stream(
+    %s, %s, %s::uuid[], %s::text[], %s::integer[], %s::text[]::jsonb[], %s::text[]::jsonb[],
+    %s::timestamptz[])
+"""
+
+_READ_STREAM_FORWARD = """
+SELECT {columns} FROM {schema}.events
+ WHERE stream_id = %s AND version >= %s
+ ORDER BY version
+ LIMIT %s
+"""
+
+_READ_STREAM_BACKWARD = """
+SELECT {columns} FROM {schema}.events
+ WHERE stream_id = %s AND version <= %s
+ ORDER BY version DESC
+ LIMIT %s
+"""
+
+_STREAM_VERSION = "SELECT version FROM {schema}.streams WHERE stream_id = %s"
+
+_VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+_READ_ALL = """
+SELECT {columns} FROM {schema}.events
+ WHERE (tx_id, position) > (%(tx_id)s, %(position)s)
+   AND {visible} {filters}
+ ORDER BY tx_id, position
+ LIMIT %(limit)s
+"""
+
+_READ_CATEGORY = """
+(SELECT {columns} FROM {schema}.events
+  WHERE category = {category}
+    AND (tx_id, position) > (%(tx_id)s, %(position)s)
+    AND {visible} {filters}
+  ORDER BY tx_id, position
+  LIMIT %(limit)s)
+"""
+
+_HEAD = """
+SELECT tx_id, position FROM {schema}.events
+ WHERE {visible}
+ ORDER BY tx_id DESC, position DESC
+ LIMIT 1
+"""
+
+_LIST_STREAMS = """
+SELECT stream_id, category, version, created_at, updated_at FROM {schema}.streams
+ WHERE (%(category)s::text IS NULL OR category = %(category)s)
+   AND (%(after)s::text IS NULL OR stream_id > %(after)s)
+ ORDER BY stream_id
+ LIMIT %(limit)s
+"""
+
+_LIST_CATEGORIES = """
+SELECT category, count(*), sum(version)::bigint, max(updated_at) FROM {schema}.streams
+ GROUP BY category
+ ORDER BY category
+"""
+
+_SCHEMA_READY = "SELECT to_regprocedure(%s)"
+
+_OLDEST_RUNNING_TRANSACTION = """
+SELECT pid, datname, state, xact_start, backend_xid::text::bigint, query
+  FROM pg_stat_activity
+ WHERE backend_xid IS NOT NULL
+ ORDER BY age(backend_xid) DESC
+ LIMIT 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """The statements of one schema, rendered to text once."""
+
+    schema: str
+    append: str
+    read_stream_forward: str
+    read_stream_backward: str
+    stream_version: str
+    head: str
+    list_streams: str
+    list_categories: str
+    schema_ready: str
+    oldest_running_transaction: str
+
+    @classmethod
+    def for_schema(cls, schema: str) -> Statements:
+        """Render every statement for ``schema``."""
+        return cls(
+            schema=schema,
+            append=_render(_APPEND, schema),
+            read_stream_forward=_render(_READ_STREAM_FORWARD, schema),
+            read_stream_backward=_render(_READ_STREAM_BACKWARD, schema),
+            stream_version=_render(_STREAM_VERSION, schema),
+            head=_render(_HEAD, schema),
+            list_streams=_render(_LIST_STREAMS, schema),
+            list_categories=_render(_LIST_CATEGORIES, schema),
+            schema_ready=_SCHEMA_READY,
+            oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,
+        )
+
+    def read_all(
+        self, *, event_types: tuple[str, ...] | None, categories: tuple[str, ...] | None
+    ) -> sql.Composable:
+        """The global-log read, filtered by event types and/or categories.
+
+        With categories, each category is read through its own index range and
+        the (already ordered, already limited) parts are merged: one ordered
+        index scan per category instead of sorting every matching event.
+        """
+        filters = sql.SQL("AND event_type = ANY(%(event_types)s)" if event_types else "")
+        if not categories:
+            return _compose(_READ_ALL, self.schema, filters=filters)
+        parts = [
+            _compose(
+                _READ_CATEGORY,
+                self.schema,
+                filters=filters,
+                category=sql.Placeholder(category_parameter(index)),
+            )
+            for index in range(len(categories))
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return sql.SQL(
+            "SELECT * FROM ({}) AS merged ORDER BY tx_id, position LIMIT %(limit)s"
+        ).format(sql.SQL(" UNION ALL ").join(parts))
+
+
+def category_parameter(index: int) -> str:
+    """The name of the query parameter that holds the index-th category of a filter."""
+    return f"category_{index}"
+
+
+def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Composed:
+    return sql.SQL(template).format(  # type: ignore[arg-type]
+        schema=sql.Identifier(schema),
+        columns=EVENT_COLUMNS,
+        visible=sql.SQL(_VISIBLE),
+        **parts,
+    )
+
+
+def _render(template: str, schema: str) -> str:
+    return _compose(template, schema).as_string()

@@ -1,0 +1,310 @@
+"""The PostgreSQL event store.
+
+An append is one call of the ``append_to_stream`` SQL function: one round
+trip in autocommit mode. Writers to different streams never wait for each
+other; writers to one stream queue on that stream's row. How the global log
+stays gap-safe without a global lock is explained in ``statements.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import RowMaker
+
+from eventsourcing_core.errors import DatabaseUnavailableError, SchemaNotReadyError
+from eventsourcing_core.events import (
+    AppendResult,
+    CategoryInfo,
+    Checkpoint,
+    Metadata,
+    RecordedEvent,
+    StreamInfo,
+    StreamState,
+)
+from eventsourcing_core.migrate import DEFAULT_SCHEMA, VERSION_TABLE
+from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
+from eventsourcing_core.postgres.errors import is_event_id_race, translate
+from eventsourcing_core.postgres.statements import Statements, category_parameter
+from eventsourcing_core.store import EventStore, StoreTransaction
+from eventsourcing_core.validation import PreparedAppend
+
+T = TypeVar("T")
+Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
+
+SCHEMA_REVISION = "0001"
+"""The schema revision this code needs (the newest shipped migration)."""
+
+_LAST_VERSION = 2**63 - 1
+
+_EXPECTED_CODES = {StreamState.ANY: -1, StreamState.STREAM_EXISTS: -2, StreamState.NO_STREAM: -3}
+
+
+@dataclass(frozen=True, slots=True)
+class RunningTransaction:
+    """The oldest transaction still running in the cluster: what holds global readers back."""
+
+    pid: int
+    database: str | None
+    state: str | None
+    started_at: datetime | None
+    tx_id: int
+    query: str | None
+
+
+class PostgresEventStore(EventStore):
+    """Event store on PostgreSQL. Create it with ``connect(dsn)``; close it when done."""
+
+    def __init__(self, pool: Pool, *, schema: str = DEFAULT_SCHEMA, owns_pool: bool = False):
+        self._pool = pool
+        self._owns_pool = owns_pool
+        self._statements = Statements.for_schema(schema)
+        self._retry = RetryPolicy(pool)
+
+    @classmethod
+    def connect(
+        cls,
+        dsn: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+    ) -> PostgresEventStore:
+        """Open a pool on ``dsn`` and check that the schema is migrated."""
+        try:
+            pool = open_pool(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
+        except psycopg_pool.PoolTimeout as exc:
+            raise DatabaseUnavailableError(
+                f"cannot connect to the database within {timeout:g}s: {exc}"
+            ) from None
+        store = cls(pool, schema=schema, owns_pool=True)
+        try:
+            store.check_schema()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @property
+    def pool(self) -> Pool:
+        """The connection pool, for work that shares the store's connections."""
+        return self._pool
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding the store's tables."""
+        return self._statements.schema
+
+    def close(self) -> None:
+        if self._owns_pool:
+            self._pool.close()
+
+    def check_schema(self) -> None:
+        """Raise ``SchemaNotReadyError`` unless the schema is at the revision this code needs."""
+        revision = self._run(self._schema_revision)
+        if revision != SCHEMA_REVISION:
+            raise SchemaNotReadyError(
+                f"the event store schema {self.schema!r} is at revision {revision or 'none'}, "
+                f"this code needs {SCHEMA_REVISION}: run `escore migrate` "
+                "or eventsourcing_core.migrate.upgrade(dsn)"
+            )
+
+    def _schema_revision(self) -> str | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
+                [self.schema, VERSION_TABLE],
+            ).fetchone()
+            if row is None or row[0] is None:
+                return None
+            version = conn.execute(
+                psycopg.sql.SQL("SELECT version_num FROM {}.{}").format(
+                    psycopg.sql.Identifier(self.schema), psycopg.sql.Identifier(VERSION_TABLE)
+                )
+            ).fetchone()
+            return None if version is None else str(version[0])
+
+    # -- appending -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTransaction]:
+        """A transaction on one pooled connection; ``connection`` is there for your own writes."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield PostgresTransaction(conn, self._statements)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise translate(exc) from exc
+
+    def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
+        def attempt() -> list[AppendResult]:
+            with self._pool.connection() as conn:
+                if len(appends) == 1:
+                    return [append_to_stream(conn, self._statements, appends[0])]
+                with conn.transaction():
+                    return [append_to_stream(conn, self._statements, a) for a in appends]
+
+        try:
+            return self._retry.call(attempt)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            if not is_event_id_race(exc):
+                raise translate(exc) from exc
+        # A concurrent append recorded one of these ids first. Once it has
+        # committed, a second try tells an idempotent retry from a conflict.
+        return self._run(attempt)
+
+    # -- reading -----------------------------------------------------------------
+
+    def _read_stream(
+        self, stream_id: str, *, from_version: int | None, backwards: bool, limit: int | None
+    ) -> list[RecordedEvent]:
+        if backwards:
+            query = self._statements.read_stream_backward
+            start = _LAST_VERSION if from_version is None else from_version
+        else:
+            query = self._statements.read_stream_forward
+            start = 1 if from_version is None else from_version
+        return self._fetch_events(query, (stream_id, start, limit))
+
+    def _stream_version(self, stream_id: str) -> int:
+        def query() -> int:
+            with self._pool.connection() as conn:
+                row = conn.execute(self._statements.stream_version, (stream_id,)).fetchone()
+                return 0 if row is None else int(row[0])
+
+        return self._run(query)
+
+    def _read_all(
+        self,
+        *,
+        after: Checkpoint,
+        limit: int,
+        event_types: tuple[str, ...] | None,
+        categories: tuple[str, ...] | None,
+    ) -> list[RecordedEvent]:
+        query = self._statements.read_all(event_types=event_types, categories=categories)
+        params: dict[str, Any] = {
+            "tx_id": after.tx_id,
+            "position": after.position,
+            "limit": limit,
+            "event_types": list(event_types or ()),
+        }
+        for index, category in enumerate(categories or ()):
+            params[category_parameter(index)] = category
+        return self._fetch_events(query, params)
+
+    def _head(self) -> Checkpoint:
+        def query() -> Checkpoint:
+            with self._pool.connection() as conn:
+                row = conn.execute(self._statements.head).fetchone()
+                return Checkpoint.START if row is None else Checkpoint(row[0], row[1])
+
+        return self._run(query)
+
+    def _list_streams(
+        self, *, category: str | None, after: str | None, limit: int
+    ) -> list[StreamInfo]:
+        def query() -> list[StreamInfo]:
+            with self._pool.connection() as conn:
+                rows = conn.execute(
+                    self._statements.list_streams,
+                    {"category": category, "after": after, "limit": limit},
+                ).fetchall()
+            return [StreamInfo(*row) for row in rows]
+
+        return self._run(query)
+
+    def _list_categories(self) -> list[CategoryInfo]:
+        def query() -> list[CategoryInfo]:
+            with self._pool.connection() as conn:
+                rows = conn.execute(self._statements.list_categories).fetchall()
+            return [CategoryInfo(*row) for row in rows]
+
+        return self._run(query)
+
+    def oldest_running_transaction(self) -> RunningTransaction | None:
+        """The transaction that global readers are waiting for, if any is running."""
+
+        def query() -> RunningTransaction | None:
+            with self._pool.connection() as conn:
+                row = conn.execute(self._statements.oldest_running_transaction).fetchone()
+            return None if row is None else RunningTransaction(*row)
+
+        return self._run(query)
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _fetch_events(self, query: Any, params: Any) -> list[RecordedEvent]:
+        def fetch() -> list[RecordedEvent]:
+            with self._pool.connection() as conn:
+                cursor = conn.cursor(row_factory=_recorded_event_row)
+                return cursor.execute(query, params).fetchall()
+
+        return self._run(fetch)
+
+    def _run(self, operation: Callable[[], T]) -> T:
+        try:
+            return self._retry.call(operation)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise translate(exc) from exc
+
+
+class PostgresTransaction(StoreTransaction):
+    """Appends inside one database transaction; use ``connection`` for your own writes."""
+
+    def __init__(self, connection: psycopg.Connection[Any], statements: Statements) -> None:
+        self.connection = connection
+        self._statements = statements
+
+    def _append(self, append: PreparedAppend) -> AppendResult:
+        try:
+            return append_to_stream(self.connection, self._statements, append)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+
+def append_to_stream(
+    conn: psycopg.Connection[Any], statements: Statements, append: PreparedAppend
+) -> AppendResult:
+    """Call the append function for one stream; raises psycopg errors untranslated."""
+    expected = append.expected_version
+    events = append.events
+    row = conn.execute(
+        statements.append,
+        (
+            append.stream_id,
+            expected if isinstance(expected, int) else _EXPECTED_CODES[expected],
+            [event.event_id for event in events],
+            [event.event_type for event in events],
+            [event.schema_version for event in events],
+            [event.data for event in events],
+            [event.metadata for event in events],
+            [event.timestamp for event in events],
+        ),
+    ).fetchone()
+    assert row is not None
+    return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
+
+
+def _recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:
+    def make(values: Sequence[Any]) -> RecordedEvent:
+        return RecordedEvent(
+            stream_id=values[0],
+            version=values[1],
+            event_id=values[2],
+            event_type=values[3],
+            data=values[4],
+            metadata=Metadata.from_json(values[5]),
+            schema_version=values[6],
+            timestamp=values[7],
+            position=values[8],
+            tx_id=values[9],
+        )
+
+    return make

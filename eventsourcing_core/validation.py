@@ -1,0 +1,208 @@
+"""Argument checks shared by every store backend.
+
+Everything a caller passes is checked and serialized here, before a backend
+opens a connection or takes a lock, so that bad input gets the same clear
+``InvalidArgumentError`` from every backend and leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from eventsourcing_core import serialization
+from eventsourcing_core.errors import InvalidArgumentError
+from eventsourcing_core.events import (
+    Checkpoint,
+    ExpectedVersion,
+    NewEvent,
+    StreamAppend,
+    StreamState,
+)
+
+MAX_NAME_LENGTH = 255
+"""Longest stream id or event type, in characters."""
+
+MAX_BATCH_SIZE = 10_000
+"""Most events in one append; larger imports should be split into batches."""
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """A ``NewEvent`` checked and serialized, ready for any backend to write."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: int
+    data: str
+    metadata: str
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedAppend:
+    """One stream's checked part of an append."""
+
+    stream_id: str
+    events: tuple[PreparedEvent, ...]
+    expected_version: ExpectedVersion
+
+
+def check_name(value: object, *, kind: str) -> str:
+    """A stream id or event type: a non-empty string without control characters."""
+    if not isinstance(value, str):
+        raise InvalidArgumentError(f"{kind} must be a str, got {type(value).__name__}: {value!r}")
+    if not value.strip():
+        raise InvalidArgumentError(f"{kind} must not be empty or blank, got {value!r}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidArgumentError(
+            f"{kind} is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}: "
+            f"{value[:40]!r}..."
+        )
+    if _CONTROL_CHARACTERS.search(value):
+        raise InvalidArgumentError(
+            f"{kind} must not contain NUL or other control characters: {value!r}"
+        )
+    return value
+
+
+def check_stream_id(stream_id: object) -> str:
+    """A valid stream id, or ``InvalidArgumentError``."""
+    return check_name(stream_id, kind="stream id")
+
+
+def check_expected_version(expected: object) -> ExpectedVersion:
+    """An exact version (int >= 0) or a ``StreamState``; bools and strings are refused."""
+    if isinstance(expected, StreamState):
+        return expected
+    if isinstance(expected, int) and not isinstance(expected, bool):
+        if expected < 0:
+            raise InvalidArgumentError(
+                f"expected_version must be >= 0 (0: the stream must not exist), got {expected}"
+            )
+        return expected
+    raise InvalidArgumentError(
+        "expected_version must be an int >= 0 or one of ANY, NO_STREAM, STREAM_EXISTS; "
+        f"got {type(expected).__name__}: {expected!r}"
+    )
+
+
+def check_positive(value: object, *, name: str) -> int:
+    """A positive int (limits, versions to read from)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgumentError(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def check_optional_positive(value: object, *, name: str) -> int | None:
+    """``None`` or a positive int."""
+    return None if value is None else check_positive(value, name=name)
+
+
+def check_checkpoint(value: object) -> Checkpoint:
+    """A ``Checkpoint`` to read after."""
+    if not isinstance(value, Checkpoint):
+        raise InvalidArgumentError(
+            f"after must be a Checkpoint, got {type(value).__name__}: {value!r}"
+        )
+    if value.tx_id < 0 or value.position < 0:
+        raise InvalidArgumentError(f"checkpoint parts must be >= 0, got {value}")
+    return value
+
+
+def check_filter(values: Iterable[str] | None, *, kind: str) -> tuple[str, ...] | None:
+    """An optional, non-empty collection of names (event types or categories)."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        raise InvalidArgumentError(f"{kind}s must be a collection of names, not a str: {values!r}")
+    names = tuple(check_name(value, kind=kind) for value in values)
+    if not names:
+        raise InvalidArgumentError(f"{kind}s must not be empty (pass None for no filter)")
+    return names
+
+
+def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
+    """Check one event and serialize its data and metadata."""
+    if not isinstance(event, NewEvent):
+        raise InvalidArgumentError(
+            f"events must be NewEvent instances, got {type(event).__name__} for {stream_id!r}"
+        )
+    event_type = check_name(event.event_type, kind="event type")
+    if not isinstance(event.event_id, UUID):
+        raise InvalidArgumentError(f"event_id must be a UUID, got {event.event_id!r}")
+    if not isinstance(event.timestamp, datetime) or event.timestamp.tzinfo is None:
+        raise InvalidArgumentError(
+            f"timestamp of event {event.event_id} must be a timezone-aware datetime"
+        )
+    check_positive(event.schema_version, name="schema_version")
+    what = f"data of {event_type} event {event.event_id} for {stream_id!r}"
+    if not isinstance(event.data, dict) and not _is_dataclass_instance(event.data):
+        raise InvalidArgumentError(
+            f"{what} must be a dict or a dataclass instance, got {type(event.data).__name__}"
+        )
+    return PreparedEvent(
+        event_id=event.event_id,
+        event_type=event_type,
+        schema_version=event.schema_version,
+        data=serialization.dumps(event.data, what=what),
+        metadata=serialization.dumps(
+            event.metadata.to_json(), what=f"metadata of event {event.event_id}"
+        ),
+        timestamp=event.timestamp,
+    )
+
+
+def _is_dataclass_instance(value: object) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def prepare_append(stream_id: object, events: object, expected: object) -> PreparedAppend:
+    """Check one stream's append: id, expected version and a non-empty batch."""
+    checked_id = check_stream_id(stream_id)
+    checked_expected = check_expected_version(expected)
+    if isinstance(events, NewEvent) or not isinstance(events, Sequence):
+        raise InvalidArgumentError(
+            f"events must be a list of NewEvent for {checked_id!r}, got {type(events).__name__}"
+        )
+    if not events:
+        raise InvalidArgumentError(f"nothing to append to {checked_id!r}: the events list is empty")
+    if len(events) > MAX_BATCH_SIZE:
+        raise InvalidArgumentError(
+            f"{len(events)} events in one append to {checked_id!r}; the limit is {MAX_BATCH_SIZE}"
+        )
+    prepared = tuple(prepare_event(event, stream_id=checked_id) for event in events)
+    return PreparedAppend(checked_id, prepared, checked_expected)
+
+
+def prepare_appends(appends: Sequence[StreamAppend]) -> list[PreparedAppend]:
+    """Check a multi-stream append; an event id may appear only once in it."""
+    if not appends:
+        raise InvalidArgumentError("nothing to append: no streams given")
+    prepared = []
+    for append in appends:
+        if not isinstance(append, StreamAppend):
+            raise InvalidArgumentError(
+                f"appends must be StreamAppend instances, got {type(append).__name__}"
+            )
+        prepared.append(prepare_append(append.stream_id, append.events, append.expected_version))
+    _refuse_repeated_event_ids(prepared)
+    return prepared
+
+
+def _refuse_repeated_event_ids(appends: Sequence[PreparedAppend]) -> None:
+    seen: set[UUID] = set()
+    for append in appends:
+        for event in append.events:
+            if event.event_id in seen:
+                raise InvalidArgumentError(
+                    f"event id {event.event_id} appears twice in one append "
+                    f"(stream {append.stream_id!r}); every event needs its own id"
+                )
+            seen.add(event.event_id)
