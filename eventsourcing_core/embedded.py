@@ -39,6 +39,10 @@ _STOP_TIMEOUT = 60.0
 _SETTLE_TIMEOUT = 30.0
 
 
+ROOT_DATA_DIR = Path("/var/lib/escore/postgres")
+"""Where the server lives when run as root (see ``data_dir``)."""
+
+
 class EmbeddedPostgresError(RuntimeError):
     """The embedded server is unavailable, or failed to start or stop."""
 
@@ -57,6 +61,10 @@ def data_dir() -> Path:
     explicit = os.environ.get("ESCORE_EMBEDDED_DIR")
     if explicit:
         return Path(explicit).expanduser()
+    if os.geteuid() == 0:
+        # As root the server runs as an unprivileged user that must traverse
+        # every parent folder; keep it out of /root rather than open /root up.
+        return ROOT_DATA_DIR
     xdg = os.environ.get("XDG_DATA_HOME", "")
     # The XDG spec says a relative value is invalid and must be ignored.
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "share"

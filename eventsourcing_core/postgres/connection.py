@@ -24,7 +24,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from eventsourcing_core.postgres.errors import is_transient
@@ -83,7 +83,7 @@ class RetryPolicy:
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self._attempts) | stop_after_delay(self._max_delay),
-            wait=wait_exponential_jitter(initial=0.05, max=2.0),
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
             before_sleep=self._drop_broken_connections,
             reraise=True,
         )

@@ -94,7 +94,7 @@ SELECT category, count(*), sum(version)::bigint, max(updated_at) FROM {schema}.s
  ORDER BY category
 """
 
-_SCHEMA_READY = "SELECT to_regprocedure(%s)"
+_LOCATE_EVENT = "SELECT stream_id, version FROM {schema}.events WHERE event_id = %s"
 
 _OLDEST_RUNNING_TRANSACTION = """
 SELECT pid, datname, state, xact_start, backend_xid::text::bigint, query
@@ -117,7 +117,7 @@ class Statements:
     head: str
     list_streams: str
     list_categories: str
-    schema_ready: str
+    locate_event: str
     oldest_running_transaction: str
 
     @classmethod
@@ -132,7 +132,7 @@ class Statements:
             head=_render(_HEAD, schema),
             list_streams=_render(_LIST_STREAMS, schema),
             list_categories=_render(_LIST_CATEGORIES, schema),
-            schema_ready=_SCHEMA_READY,
+            locate_event=_render(_LOCATE_EVENT, schema),
             oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,
         )
 

@@ -18,7 +18,11 @@ import psycopg
 import psycopg_pool
 from psycopg.rows import RowMaker
 
-from eventsourcing_core.errors import DatabaseUnavailableError, SchemaNotReadyError
+from eventsourcing_core.errors import (
+    DatabaseUnavailableError,
+    EventIdConflictError,
+    SchemaNotReadyError,
+)
 from eventsourcing_core.events import (
     AppendResult,
     CategoryInfo,
@@ -157,7 +161,25 @@ class PostgresEventStore(EventStore):
                 raise translate(exc) from exc
         # A concurrent append recorded one of these ids first. Once it has
         # committed, a second try tells an idempotent retry from a conflict.
-        return self._run(attempt)
+        try:
+            return self._retry.call(attempt)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            if is_event_id_race(exc):
+                raise self._event_id_conflict(exc) from exc
+            raise translate(exc) from exc
+
+    def _event_id_conflict(self, exc: psycopg.Error) -> EventIdConflictError:
+        """Say where the event id that ``exc`` complains about is recorded."""
+        conflict = translate(exc)
+        assert isinstance(conflict, EventIdConflictError)
+        with self._pool.connection() as conn:
+            row = conn.execute(self._statements.locate_event, [conflict.event_id]).fetchone()
+        if row is None:
+            return conflict
+        return EventIdConflictError(
+            conflict.event_id,
+            f"it is in stream {row[0]!r} at version {row[1]}, appended before this batch",
+        )
 
     # -- reading -----------------------------------------------------------------
 

@@ -26,10 +26,9 @@ DECLARE
     batch_size constant bigint := cardinality(p_event_ids);
     previous bigint;
 BEGIN
-    -- Without an exact version a retry cannot be told by the version alone:
-    -- probe the first event id (one index lookup).
-    IF p_expected IN (-1, -2)
-       AND EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = p_event_ids[1]) THEN
+    -- A retry after an unknown outcome repeats recorded events: probe the
+    -- first event id (one index lookup) before touching the stream.
+    IF EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = p_event_ids[1]) THEN
         SELECT r.* INTO new_version, transaction_id, last_position
           FROM {schema}.replayed_append(p_stream_id, p_expected, p_event_ids, p_event_types, p_data) r;
         RETURN;
@@ -53,11 +52,6 @@ BEGIN
     END IF;
 
     IF previous IS NULL THEN
-        IF EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = p_event_ids[1]) THEN
-            SELECT r.* INTO new_version, transaction_id, last_position
-              FROM {schema}.replayed_append(p_stream_id, p_expected, p_event_ids, p_event_types, p_data) r;
-            RETURN;
-        END IF;
         PERFORM {schema}.raise_wrong_expected_version(p_stream_id, p_expected);
     END IF;
 
