@@ -1,12 +1,12 @@
 """eventsourcing_core: event sourcing on PostgreSQL.
 
-    from eventsourcing_core import NewEvent, NO_STREAM, PostgresEventStore, migrate
+from eventsourcing_core import NewEvent, NO_STREAM, PostgresEventStore, migrate
 
-    migrate.upgrade(dsn)
-    with PostgresEventStore.connect(dsn) as store:
-        store.append("order-42", [NewEvent("OrderPlaced", {"total": 12})], NO_STREAM)
-        for event in store.read_stream("order-42"):
-            print(event.version, event.event_type, event.data)
+migrate.upgrade(dsn)
+with PostgresEventStore.connect(dsn) as store:
+    store.append("order-42", [NewEvent("OrderPlaced", {"total": 12})], NO_STREAM)
+    for event in store.read_stream("order-42"):
+        print(event.version, event.event_type, event.data)
 """
 
 from eventsourcing_core.errors import (

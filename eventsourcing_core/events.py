@@ -9,7 +9,7 @@ payloads are plain JSON-compatible mappings.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeAlias
@@ -152,7 +152,7 @@ class StreamAppend:
     """One stream's part of a multi-stream append."""
 
     stream_id: str
-    events: tuple[NewEvent, ...] | list[NewEvent]
+    events: Sequence[NewEvent]
     expected_version: ExpectedVersion = ANY
 
 

@@ -85,7 +85,9 @@ class InMemoryEventStore(EventStore):
         if stream is None:
             stream = self._streams[append.stream_id] = _Stream()
         for offset, event in enumerate(append.events, start=1):
-            recorded = _recorded(append.stream_id, previous + offset, event, tx_id, len(self._log) + 1)
+            recorded = _recorded(
+                append.stream_id, previous + offset, event, tx_id, len(self._log) + 1
+            )
             stream.events.append(recorded)
             self._log.append(recorded)
             self._by_id[event.event_id] = recorded
@@ -220,7 +222,9 @@ def _check_expected(append: PreparedAppend, actual: int) -> None:
     else:
         ok = actual == expected
     if not ok:
-        raise ConcurrencyError(append.stream_id, expected if isinstance(expected, int) else expected.value, actual)
+        raise ConcurrencyError(
+            append.stream_id, expected if isinstance(expected, int) else expected.value, actual
+        )
 
 
 def _allows_start(expected: ExpectedVersion, first_version: int) -> bool:

@@ -38,9 +38,7 @@ class Revision:
 
 def _config(dsn: str, schema: str) -> Config:
     config = Config()
-    config.set_main_option(
-        "script_location", str(resources.files("eventsourcing_core.migrations"))
-    )
+    config.set_main_option("script_location", str(resources.files("eventsourcing_core.migrations")))
     config.attributes["dsn"] = dsn
     config.attributes["schema"] = check_name(schema, kind="schema")
     return config

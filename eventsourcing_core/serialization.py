@@ -26,7 +26,9 @@ def dumps(value: Any, *, what: str) -> str:
         raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
     if _NUL_ESCAPE in encoded:
         # PostgreSQL's jsonb cannot hold U+0000; refuse it here, not mid-transaction.
-        raise SerializationError(f"{what} contains a NUL character (U+0000), which cannot be stored")
+        raise SerializationError(
+            f"{what} contains a NUL character (U+0000), which cannot be stored"
+        )
     return encoded.decode()
 
 

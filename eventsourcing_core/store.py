@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
+from typing import Self
 
 from eventsourcing_core import validation
 from eventsourcing_core.events import (
@@ -55,7 +56,7 @@ class StoreTransaction(ABC):
     def _append(self, append: PreparedAppend) -> AppendResult: ...
 
 
-class EventStore(AbstractContextManager["EventStore"], ABC):
+class EventStore(ABC):
     """An append-only store of event streams with a global log.
 
     Every stream has its own version, checked on append (optimistic
@@ -155,9 +156,7 @@ class EventStore(AbstractContextManager["EventStore"], ABC):
         types = None if event_types is None else tuple(event_types)
         cats = None if categories is None else tuple(categories)
         while True:
-            batch = self.read_all(
-                after=after, limit=batch_size, event_types=types, categories=cats
-            )
+            batch = self.read_all(after=after, limit=batch_size, event_types=types, categories=cats)
             yield from batch
             if len(batch) < batch_size:
                 return
@@ -189,8 +188,11 @@ class EventStore(AbstractContextManager["EventStore"], ABC):
 
     # -- lifecycle -----------------------------------------------------------
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a store without connections has nothing to close)
         """Release connections; the store cannot be used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
 
     def __exit__(
         self,

@@ -35,9 +35,7 @@ def _run_online() -> None:
             raw = connection.connection.driver_connection
             assert isinstance(raw, psycopg.Connection)
             raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_MIGRATION_LOCK])
-            raw.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-            )
+            raw.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             context.run_migrations()
     engine.dispose()
 

@@ -37,4 +37,4 @@ def run(revision: str, *, downgrade: bool = False) -> None:
     for name in names:
         text = folder.joinpath(name).read_text(encoding="utf-8")
         # Executed without parameters, so '%' in the SQL is sent as it is.
-        connection.execute(sql.SQL(text).format(schema=schema))  # type: ignore[arg-type]
+        connection.execute(sql.SQL(text).format(schema=schema))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -58,7 +58,7 @@ def _server_from(dsn: str, source: str) -> Server:
     params = conninfo_to_dict(dsn)
     return Server(
         host=str(params.get("host", "127.0.0.1")),
-        port=int(params.get("port", 5432)),
+        port=int(str(params.get("port", 5432))),
         user=str(params.get("user", "postgres")),
         password=None if params.get("password") is None else str(params["password"]),
         source=source,
@@ -123,17 +123,10 @@ def pg_store(dsn: str) -> Iterator[PostgresEventStore]:
 
 
 @pytest.fixture(params=["memory", "postgres"])
-def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
+def store(request: pytest.FixtureRequest) -> EventStore:
     """Each store backend in turn: the contract suite runs against both."""
     if request.param == "memory":
-        yield InMemoryEventStore()
-    else:
-        yield request.getfixturevalue("pg_store")
+        return InMemoryEventStore()
+    postgres: PostgresEventStore = request.getfixturevalue("pg_store")
+    return postgres
 
-
-def with_dbname(dsn: str, dbname: str) -> str:
-    """The same connection string, for another database."""
-    return make_conninfo(dsn, dbname=dbname)
-
-
-__all__ = ["Server", "replace", "with_dbname"]

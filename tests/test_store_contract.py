@@ -56,9 +56,7 @@ def test_expected_version_zero_means_the_stream_must_not_exist(store: EventStore
         store.append("order-1", events("Placed"), 0)
 
 
-@pytest.mark.parametrize(
-    ("expected", "label"), [(5, 5), (0, 0), (NO_STREAM, "no stream")], ids=str
-)
+@pytest.mark.parametrize(("expected", "label"), [(5, 5), (0, 0), (NO_STREAM, "no stream")], ids=str)
 def test_a_wrong_expected_version_names_stream_expected_and_actual(
     store: EventStore, expected: object, label: object
 ) -> None:
@@ -136,11 +134,16 @@ def test_a_conflict_on_one_stream_writes_none_of_them(store: EventStore) -> None
     assert len(store.read_all()) == 1
 
 
-def test_a_transaction_that_raises_rolls_back_its_appends(store: EventStore) -> None:
-    with pytest.raises(RuntimeError, match="changed my mind"), store.transaction() as tx:
+def _append_two_then(store: EventStore, failure: Exception) -> None:
+    with store.transaction() as tx:
         tx.append("order-1", events("Placed"), NO_STREAM)
         tx.append("order-2", events("Placed"), NO_STREAM)
-        raise RuntimeError("changed my mind")
+        raise failure
+
+
+def test_a_transaction_that_raises_rolls_back_its_appends(store: EventStore) -> None:
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        _append_two_then(store, RuntimeError("changed my mind"))
 
     assert store.read_all() == []
     assert store.list_streams() == []
@@ -149,9 +152,13 @@ def test_a_transaction_that_raises_rolls_back_its_appends(store: EventStore) -> 
 def test_a_transaction_raises_a_conflict_at_the_append_that_conflicts(store: EventStore) -> None:
     store.append("order-1", events("Placed"), NO_STREAM)
 
-    with pytest.raises(ConcurrencyError), store.transaction() as tx:
-        tx.append("order-2", events("Placed"), NO_STREAM)
-        tx.append("order-1", events("Placed"), NO_STREAM)
+    def conflicting_transaction() -> None:
+        with store.transaction() as tx:
+            tx.append("order-2", events("Placed"), NO_STREAM)
+            tx.append("order-1", events("Placed"), NO_STREAM)
+
+    with pytest.raises(ConcurrencyError):
+        conflicting_transaction()
 
     assert not store.stream_exists("order-2")
 
@@ -406,9 +413,10 @@ def test_the_global_log_filters_by_category(store: EventStore) -> None:
 
     assert [e.stream_id for e in orders] == ["order-1", "order-2"]
     assert [e.stream_id for e in mixed] == ["order-1", "order-2"]
-    assert [e.stream_id for e in store.read_all(after=mixed[-1].checkpoint, categories=["inventory", "order"])] == [
-        "inventory-sku-9"
-    ]
+    assert [
+        e.stream_id
+        for e in store.read_all(after=mixed[-1].checkpoint, categories=["inventory", "order"])
+    ] == ["inventory-sku-9"]
 
 
 def test_the_global_log_filters_by_category_and_event_type_together(store: EventStore) -> None:

@@ -68,7 +68,8 @@ def translate(exc: psycopg.Error | psycopg_pool.PoolTimeout) -> EventStoreError:
         )
     if is_event_id_race(exc):
         return EventIdConflictError(
-            _key_value(exc), "it was appended before, to another stream or place, or with other content"
+            _key_value(exc),
+            "it was appended before, to another stream or place, or with other content",
         )
     if isinstance(exc, pg_errors.UndefinedTable | pg_errors.UndefinedFunction):
         return SchemaNotReadyError(

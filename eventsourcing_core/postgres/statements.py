@@ -170,7 +170,7 @@ def category_parameter(index: int) -> str:
 
 
 def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Composed:
-    return sql.SQL(template).format(  # type: ignore[arg-type]
+    return sql.SQL(template).format(
         schema=sql.Identifier(schema),
         columns=EVENT_COLUMNS,
         visible=sql.SQL(_VISIBLE),

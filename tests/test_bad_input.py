@@ -1,0 +1,169 @@
+"""Bad input gets a clear error naming the problem, and leaves nothing written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from eventsourcing_core import (
+    NO_STREAM,
+    Checkpoint,
+    EventStore,
+    InvalidArgumentError,
+    NewEvent,
+    SerializationError,
+    StreamAppend,
+)
+from eventsourcing_core.validation import MAX_BATCH_SIZE, MAX_NAME_LENGTH
+from tests.helpers import numbered
+
+
+@pytest.fixture
+def seeded(store: EventStore) -> Iterator[EventStore]:
+    """A store holding one event, checked afterwards to hold exactly that."""
+    store.append("order-1", numbered(1), NO_STREAM)
+    before = (store.read_all(), store.list_streams())
+    yield store
+    assert (store.read_all(), store.list_streams()) == before, "bad input wrote something"
+
+
+BAD_STREAM_IDS = {
+    "empty": ("", "must not be empty"),
+    "blank": ("   ", "must not be empty"),
+    "oversized": ("s" * (MAX_NAME_LENGTH + 1), "the limit is 255"),
+    "NUL": ("order-\x001", "control characters"),
+    "newline": ("order-1\n", "control characters"),
+    "not a str": (42, "must be a str, got int"),
+}
+
+
+@pytest.mark.parametrize(("stream_id", "message"), BAD_STREAM_IDS.values(), ids=BAD_STREAM_IDS)
+def test_a_bad_stream_id_is_refused(seeded: EventStore, stream_id: Any, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        seeded.append(stream_id, numbered(1))
+    with pytest.raises(InvalidArgumentError, match=message):
+        seeded.read_stream(stream_id)
+
+
+class _Opaque:
+    pass
+
+
+BAD_DATA = {
+    "set": ({"tags": {"a", "b"}}, "set"),
+    "decimal": ({"price": Decimal("1.10")}, "Decimal"),
+    "object": ({"thing": _Opaque()}, "_Opaque"),
+    "bytes": ({"blob": b"\x00\x01"}, "bytes"),
+    "int keys": ({1: "one"}, "not JSON-serializable"),
+    "NUL in a string": ({"name": "a\x00b"}, "NUL character"),
+    "huge int": ({"n": 2**70}, "not JSON-serializable"),
+}
+
+
+@pytest.mark.parametrize(("data", "message"), BAD_DATA.values(), ids=BAD_DATA)
+def test_data_that_cannot_be_stored_as_json_is_refused(
+    seeded: EventStore, data: dict[Any, Any], message: str
+) -> None:
+    event = NewEvent("Placed", data)
+
+    with pytest.raises(SerializationError, match=message) as raised:
+        seeded.append("order-2", [numbered(1)[0], event])
+
+    assert "Placed" in str(raised.value)
+    assert str(event.event_id) in str(raised.value)
+
+
+def test_a_payload_that_is_not_an_object_is_refused(seeded: EventStore) -> None:
+    with pytest.raises(InvalidArgumentError, match="must be a dict or a dataclass instance"):
+        seeded.append("order-2", [NewEvent("Placed", [1, 2])])  # type: ignore[arg-type]
+
+
+def test_metadata_headers_that_cannot_be_stored_are_refused(seeded: EventStore) -> None:
+    from eventsourcing_core import Metadata
+
+    event = NewEvent("Placed", {}, metadata=Metadata(headers={"when": {1, 2}}))
+    with pytest.raises(SerializationError, match="metadata"):
+        seeded.append("order-2", [event])
+
+
+BAD_EXPECTED = {
+    "str": ("3", "got str: '3'"),
+    "float": (1.0, "got float"),
+    "bool": (True, "got bool"),
+    "None": (None, "got NoneType"),
+    "negative": (-1, "must be >= 0"),
+}
+
+
+@pytest.mark.parametrize(("expected", "message"), BAD_EXPECTED.values(), ids=BAD_EXPECTED)
+def test_a_wrong_expected_version_type_is_refused(
+    seeded: EventStore, expected: Any, message: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        seeded.append("order-1", numbered(1), expected)
+
+
+def test_duplicate_event_ids_inside_one_batch_are_refused(seeded: EventStore) -> None:
+    event = numbered(1)[0]
+    with pytest.raises(InvalidArgumentError, match=f"{event.event_id} appears twice"):
+        seeded.append("order-2", [event, event])
+
+
+def test_duplicate_event_ids_across_streams_of_one_append_are_refused(seeded: EventStore) -> None:
+    event = numbered(1)[0]
+    with pytest.raises(InvalidArgumentError, match="appears twice"):
+        seeded.append_streams([StreamAppend("a-1", [event]), StreamAppend("b-1", [event])])
+
+
+BAD_BATCHES: dict[str, tuple[Any, str]] = {
+    "empty list": ([], "the events list is empty"),
+    "one event, not a list": (NewEvent("Placed", {}), "must be a list of NewEvent"),
+    "a dict": ([{"event_type": "Placed"}], "must be NewEvent instances"),
+    "too many": (numbered(MAX_BATCH_SIZE + 1), "the limit is 10000"),
+    "bad event type": ([NewEvent("", {})], "event type must not be empty"),
+    "naive timestamp": ([NewEvent("Placed", {}, timestamp=datetime(2026, 1, 1))], "timezone"),
+    "schema version 0": ([NewEvent("Placed", {}, schema_version=0)], "schema_version"),
+}
+
+
+@pytest.mark.parametrize(("batch", "message"), BAD_BATCHES.values(), ids=BAD_BATCHES)
+def test_a_bad_batch_is_refused(seeded: EventStore, batch: Any, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        seeded.append("order-2", batch)
+
+
+def test_an_empty_multi_stream_append_is_refused(seeded: EventStore) -> None:
+    with pytest.raises(InvalidArgumentError, match="no streams given"):
+        seeded.append_streams([])
+
+
+BAD_READS: dict[str, Callable[[EventStore], object]] = {
+    "read_stream limit 0": lambda store: store.read_stream("order-1", limit=0),
+    "read_stream limit -1": lambda store: store.read_stream("order-1", limit=-1),
+    "read_stream from_version 0": lambda store: store.read_stream("order-1", from_version=0),
+    "read_all limit -5": lambda store: store.read_all(limit=-5),
+    "read_all limit as str": lambda store: store.read_all(limit="10"),  # type: ignore[arg-type]
+    "read_all after an int": lambda store: store.read_all(after=5),  # type: ignore[arg-type]
+    "read_all negative checkpoint": lambda store: store.read_all(after=Checkpoint(-1, 0)),
+    "read_all types as str": lambda store: store.read_all(event_types="Placed"),
+    "read_all empty categories": lambda store: store.read_all(categories=[]),
+    "list_streams limit 0": lambda store: store.list_streams(limit=0),
+}
+
+
+@pytest.mark.parametrize("read", BAD_READS.values(), ids=BAD_READS)
+def test_bad_read_arguments_are_refused(
+    seeded: EventStore, read: Callable[[EventStore], object]
+) -> None:
+    with pytest.raises(InvalidArgumentError):
+        read(seeded)
+
+
+def test_a_malformed_checkpoint_string_is_refused() -> None:
+    assert Checkpoint.parse(str(Checkpoint(12, 34))) == Checkpoint(12, 34)
+    with pytest.raises(InvalidArgumentError, match="'12-34'"):
+        Checkpoint.parse("12-34")

@@ -1,0 +1,247 @@
+"""Concurrency on the real server: racing writers, open transactions, rollbacks, readers.
+
+The property: under concurrent writers, long transactions and rollbacks,
+every catch-up reader sees every committed event exactly once, none of the
+rolled-back ones, and all readers see the same order. And writers to
+different streams never wait for each other.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from eventsourcing_core import (
+    ANY,
+    NO_STREAM,
+    Checkpoint,
+    ConcurrencyError,
+    NewEvent,
+    PostgresEventStore,
+    RecordedEvent,
+)
+from tests.helpers import numbered
+
+pytestmark = pytest.mark.slow
+
+WRITERS = 8
+TRANSACTIONS_PER_WRITER = 30
+
+
+class _Rollback(Exception):
+    """Raised inside a writer's transaction to roll it back on purpose."""
+
+
+def test_a_reader_waits_for_an_open_transaction_then_sees_both_in_order(
+    pg_store: PostgresEventStore,
+) -> None:
+    opened, release = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        with pg_store.transaction() as tx:
+            tx.append("slow-1", numbered(1, "Slow"), NO_STREAM)
+            opened.set()
+            release.wait(10)
+
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(slow_writer)
+        assert opened.wait(10)
+        pg_store.append("fast-1", numbered(1, "Fast"), NO_STREAM)
+
+        assert pg_store.read_all() == [], "the fast event must wait behind the open transaction"
+        assert pg_store.head() == Checkpoint.START
+        holder = pg_store.oldest_running_transaction()
+        assert holder is not None
+        assert holder.state == "idle in transaction"
+
+        release.set()
+        slow.result(10)
+
+    assert [e.event_type for e in pg_store.read_all()] == ["Slow", "Fast"]
+
+
+def test_rolled_back_events_never_reach_a_reader(pg_store: PostgresEventStore) -> None:
+    def rolled_back() -> None:
+        with pg_store.transaction() as tx:
+            tx.append("order-1", numbered(2), NO_STREAM)
+            raise _Rollback
+
+    with pytest.raises(_Rollback):
+        rolled_back()
+
+    pg_store.append("order-2", numbered(1), NO_STREAM)
+
+    assert [e.stream_id for e in pg_store.read_all()] == ["order-2"]
+    assert not pg_store.stream_exists("order-1")
+
+
+def test_writers_to_different_streams_do_not_wait_for_each_other(
+    pg_store: PostgresEventStore,
+) -> None:
+    opened, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with pg_store.transaction() as tx:
+            tx.append("held-1", numbered(1), NO_STREAM)
+            opened.set()
+            release.wait(10)
+
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(holder)
+        assert opened.wait(10)
+        other = pool.submit(pg_store.append, "free-1", numbered(1), NO_STREAM)
+        try:
+            assert other.result(timeout=2).version == 1, "no global lock may block this append"
+        finally:
+            release.set()
+        held.result(10)
+
+
+def _writer(
+    store: PostgresEventStore, writer: int, committed: list[UUID], rolled_back: list[UUID]
+) -> None:
+    """Append in transactions that sometimes linger and sometimes roll back."""
+    rng = random.Random(writer)
+    for n in range(TRANSACTIONS_PER_WRITER):
+        written = numbered(rng.randint(1, 3), f"Written{writer}")
+        try:
+            with store.transaction() as tx:
+                tx.append(f"writer{writer}-{n % 3}", written, ANY)
+                if rng.random() < 0.3:
+                    also = numbered(1, "AlsoWritten")
+                    tx.append(f"shared-{writer}", also, ANY)
+                    written += also
+                time.sleep(rng.choice([0, 0.001, 0.005, 0.02, 0.2]))
+                if rng.random() < 0.2:
+                    raise _Rollback
+        except _Rollback:
+            rolled_back.extend(event.event_id for event in written)
+        else:
+            committed.extend(event.event_id for event in written)
+
+
+def _follow(
+    store: PostgresEventStore, batch_size: int, done: threading.Event
+) -> list[RecordedEvent]:
+    """A catch-up reader: follow the log until the writers are done and it reached the head."""
+    seen: list[RecordedEvent] = []
+    after = Checkpoint.START
+    while True:
+        finished = done.is_set()
+        batch = store.read_all(after=after, limit=batch_size)
+        seen.extend(batch)
+        if batch:
+            after = batch[-1].checkpoint
+        elif finished:
+            return seen
+        else:
+            time.sleep(0.002)
+
+
+def _run_writers_and_readers(
+    store: PostgresEventStore,
+    writer: Callable[[PostgresEventStore, int, list[UUID], list[UUID]], None],
+) -> tuple[list[UUID], list[UUID], list[list[RecordedEvent]]]:
+    committed: list[UUID] = []
+    rolled_back: list[UUID] = []
+    done = threading.Event()
+    with ThreadPoolExecutor(WRITERS + 2) as pool:
+        readers = [pool.submit(_follow, store, size, done) for size in (7, 50)]
+        writers = [pool.submit(writer, store, w, committed, rolled_back) for w in range(WRITERS)]
+        for future in writers:
+            future.result(timeout=120)
+        done.set()
+        seen = [reader.result(timeout=60) for reader in readers]
+    return committed, rolled_back, seen
+
+
+def test_catch_up_readers_see_every_committed_event_once_in_one_order(
+    pg_store: PostgresEventStore,
+) -> None:
+    committed, rolled_back, (small_batches, large_batches) = _run_writers_and_readers(
+        pg_store, _writer
+    )
+    everything = pg_store.read_all(limit=100_000)
+
+    seen_ids = [e.event_id for e in small_batches]
+    assert len(seen_ids) == len(set(seen_ids)), "a reader saw an event twice"
+    assert seen_ids == [e.event_id for e in everything], "a reader skipped an event"
+    assert [e.event_id for e in large_batches] == seen_ids, "two readers disagree on order"
+    assert set(seen_ids) == set(committed)
+    assert not set(rolled_back) & set(seen_ids), "a rolled-back event was read"
+    assert len(rolled_back) > 0, "the race rolled nothing back"
+    assert len(committed) > 100, "the race committed too little"
+    assert [e.checkpoint for e in everything] == sorted(e.checkpoint for e in everything)
+
+
+def test_racing_writers_at_one_expected_version_have_exactly_one_winner(
+    pg_store: PostgresEventStore,
+) -> None:
+    rounds = 15
+    barrier = threading.Barrier(WRITERS)
+    outcomes: dict[int, list[tuple[int, object]]] = {n: [] for n in range(rounds)}
+    winners: dict[int, NewEvent] = {}
+
+    def racer(writer: int) -> None:
+        for version in range(rounds):
+            barrier.wait(timeout=30)
+            event = NewEvent("Raced", {"writer": writer, "round": version})
+            try:
+                pg_store.append("race-1", [event], version)
+            except ConcurrencyError as lost:
+                outcomes[version].append((writer, lost))
+            else:
+                outcomes[version].append((writer, "won"))
+                winners[version] = event
+            barrier.wait(timeout=30)
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        for future in [pool.submit(racer, w) for w in range(WRITERS)]:
+            future.result(timeout=120)
+
+    for version, results in outcomes.items():
+        assert [r for _, r in results].count("won") == 1, f"round {version}: {results}"
+        for _, result in results:
+            if result != "won":
+                assert isinstance(result, ConcurrencyError)
+                assert (result.expected, result.actual) == (version, version + 1)
+    stream = pg_store.read_stream("race-1")
+    assert [e.event_id for e in stream] == [winners[v].event_id for v in range(rounds)]
+    assert [e.position for e in stream] == list(range(1, rounds + 1)), (
+        "a rejected append consumed a global position"
+    )
+
+
+def test_two_clients_retrying_the_same_append_at_once_record_it_once(
+    pg_store: PostgresEventStore,
+) -> None:
+    def client(stream_id: str, events: list[NewEvent], barrier: threading.Barrier) -> object:
+        barrier.wait(timeout=10)
+        return pg_store.append(stream_id, events, ANY)
+
+    for attempt in range(20):
+        calls = [(f"retry-{attempt}", numbered(3), threading.Barrier(2))] * 2
+        with ThreadPoolExecutor(2) as pool:
+            first, second = pool.map(lambda args: client(*args), calls, timeout=30)
+
+        assert first == second
+        assert len(pg_store.read_stream(f"retry-{attempt}")) == 3
+
+
+def test_a_session_idle_in_a_writing_transaction_holds_readers_back_until_it_ends(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    with psycopg.connect(dsn) as idle:
+        idle.execute("SELECT pg_current_xact_id()")  # takes a transaction id, writes nothing
+        pg_store.append("order-1", numbered(1), NO_STREAM)
+        assert pg_store.read_all() == []
+        idle.rollback()
+
+    assert len(pg_store.read_all()) == 1
