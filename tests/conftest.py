@@ -129,4 +129,3 @@ def store(request: pytest.FixtureRequest) -> EventStore:
         return InMemoryEventStore()
     postgres: PostgresEventStore = request.getfixturevalue("pg_store")
     return postgres
-
