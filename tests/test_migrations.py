@@ -83,6 +83,20 @@ def test_connecting_to_an_unmigrated_database_says_to_migrate(empty_dsn: str) ->
         PostgresEventStore.connect(empty_dsn)
 
 
+def test_a_database_whose_events_are_ahead_of_the_servers_transaction_ids_is_refused(
+    dsn: str,
+) -> None:
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            "INSERT INTO escore.events (tx_id, stream_id, version, event_id, event_type, data, "
+            "metadata, created_at) VALUES (9000000000, 'restored-1', 1, gen_random_uuid(), "
+            "'Restored', '{}', '{}', now())"
+        )
+
+    with pytest.raises(SchemaNotReadyError, match="restored into another cluster"):
+        PostgresEventStore.connect(dsn)
+
+
 def test_an_unreachable_database_is_reported_as_unavailable() -> None:
     unreachable = "host=127.0.0.1 port=1 user=postgres dbname=postgres connect_timeout=1"
     with pytest.raises(DatabaseUnavailableError, match="cannot connect"):

@@ -94,6 +94,11 @@ SELECT category, count(*), sum(version)::bigint, max(updated_at) FROM {schema}.s
  ORDER BY category
 """
 
+_TRANSACTION_IDS_AHEAD = """
+SELECT coalesce(max(tx_id), 0), pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+  FROM {schema}.events
+"""
+
 _LOCATE_EVENT = "SELECT stream_id, version FROM {schema}.events WHERE event_id = %s"
 
 _OLDEST_RUNNING_TRANSACTION = """
@@ -118,6 +123,7 @@ class Statements:
     list_streams: str
     list_categories: str
     locate_event: str
+    transaction_ids_ahead: str
     oldest_running_transaction: str
 
     @classmethod
@@ -133,6 +139,7 @@ class Statements:
             list_streams=_render(_LIST_STREAMS, schema),
             list_categories=_render(_LIST_CATEGORIES, schema),
             locate_event=_render(_LOCATE_EVENT, schema),
+            transaction_ids_ahead=_render(_TRANSACTION_IDS_AHEAD, schema),
             oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,
         )
 

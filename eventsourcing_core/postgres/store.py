@@ -111,7 +111,12 @@ class PostgresEventStore(EventStore):
             self._pool.close()
 
     def check_schema(self) -> None:
-        """Raise ``SchemaNotReadyError`` unless the schema is at the revision this code needs."""
+        """Raise ``SchemaNotReadyError`` unless the schema is ready for this code.
+
+        Ready means: at the revision this code needs, and on a server whose
+        transaction ids are past every stored one (the global log's order
+        depends on it; a restore into another cluster can break it).
+        """
         revision = self._run(self._schema_revision)
         if revision != SCHEMA_REVISION:
             raise SchemaNotReadyError(
@@ -119,6 +124,21 @@ class PostgresEventStore(EventStore):
                 f"this code needs {SCHEMA_REVISION}: run `escore migrate` "
                 "or eventsourcing_core.migrate.upgrade(dsn)"
             )
+
+        newest, next_tx_id = self._run(self._transaction_ids)
+        if newest >= next_tx_id:
+            raise SchemaNotReadyError(
+                f"the newest event in {self.schema!r} was written by transaction {newest}, but "
+                f"this server's next transaction id is {next_tx_id}: was the database restored "
+                "into another cluster? New events would sort before ones readers have passed. "
+                "Advance the cluster's transaction id epoch (pg_resetwal --epoch) first"
+            )
+
+    def _transaction_ids(self) -> tuple[int, int]:
+        with self._pool.connection() as conn:
+            row = conn.execute(self._statements.transaction_ids_ahead).fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
 
     def _schema_revision(self) -> str | None:
         with self._pool.connection() as conn:
