@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -550,5 +550,4 @@ def safe_dsn(dsn: str) -> str:
 
 
 if __name__ == "__main__":
-    with closing(sys.stdout):
-        sys.exit(main())
+    sys.exit(main())

@@ -79,17 +79,27 @@ class RetryPolicy:
         self._max_delay = max_delay
 
     def call(self, operation: Callable[[], T]) -> T:
-        """Run ``operation``, again on a transient failure, until it succeeds or we give up."""
+        """Run ``operation``, again on a transient failure, until it succeeds or we give up.
+
+        The first try runs directly: building tenacity's retry state costs more
+        than a fast query, and most calls never fail.
+        """
+        try:
+            return operation()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+        self._drop_broken_connections()
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self._attempts) | stop_after_delay(self._max_delay),
+            stop=stop_after_attempt(self._attempts - 1) | stop_after_delay(self._max_delay),
             wait=wait_random_exponential(multiplier=0.05, max=2.0),
             before_sleep=self._drop_broken_connections,
             reraise=True,
         )
         return retrying(operation)
 
-    def _drop_broken_connections(self, state: RetryCallState) -> None:
+    def _drop_broken_connections(self, state: RetryCallState | None = None) -> None:
         # After a server restart every idle connection is dead; find them now
         # rather than spending one retry on each.
         self._pool.check()
