@@ -17,8 +17,8 @@ from importlib import resources
 import psycopg
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from psycopg import sql
 
 from eventsourcing_core.errors import DatabaseUnavailableError
 from eventsourcing_core.validation import check_name
@@ -65,21 +65,12 @@ def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
         ).fetchone()
         if exists is None or exists[0] is None:
             return None
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
-
-    engine = sqlalchemy.create_engine(
-        "postgresql+psycopg://", creator=lambda: psycopg.connect(dsn), poolclass=NullPool
-    )
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection,
-                opts={"version_table": VERSION_TABLE, "version_table_schema": schema},
+        row = connection.execute(
+            sql.SQL("SELECT version_num FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(VERSION_TABLE)
             )
-            return context.get_current_revision()
-    finally:
-        engine.dispose()
+        ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def head() -> str:

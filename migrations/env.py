@@ -13,7 +13,8 @@ from alembic import context
 from psycopg import sql
 from sqlalchemy.pool import NullPool
 
-VERSION_TABLE = "escore_alembic_version"
+from eventsourcing_core.migrate import VERSION_TABLE
+
 _MIGRATION_LOCK = "eventsourcing_core.migrate"
 
 

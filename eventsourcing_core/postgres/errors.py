@@ -71,7 +71,9 @@ def translate(exc: psycopg.Error | psycopg_pool.PoolTimeout) -> EventStoreError:
             _key_value(exc),
             "it was appended before, to another stream or place, or with other content",
         )
-    if isinstance(exc, pg_errors.UndefinedTable | pg_errors.UndefinedFunction):
+    if isinstance(
+        exc, pg_errors.UndefinedTable | pg_errors.UndefinedFunction | pg_errors.InvalidSchemaName
+    ):
         return SchemaNotReadyError(
             f"the event store schema is missing or out of date ({_first_line(exc)}); "
             "run `escore migrate` or eventsourcing_core.migrate.upgrade(dsn)"

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
+from eventsourcing_core.migrate import VERSION_TABLE
+
 EVENT_COLUMNS = sql.SQL(
     "stream_id, version, event_id, event_type, data, metadata, schema_version, created_at, "
     "position, tx_id"
@@ -94,6 +96,8 @@ SELECT category, count(*), sum(version)::bigint, max(updated_at) FROM {schema}.s
  ORDER BY category
 """
 
+_SCHEMA_REVISION = "SELECT version_num FROM {schema}.{version_table}"
+
 _TRANSACTION_IDS_AHEAD = """
 SELECT coalesce(max(tx_id), 0), pg_snapshot_xmax(pg_current_snapshot())::text::bigint
   FROM {schema}.events
@@ -123,6 +127,7 @@ class Statements:
     list_streams: str
     list_categories: str
     locate_event: str
+    schema_revision: str
     transaction_ids_ahead: str
     oldest_running_transaction: str
 
@@ -139,6 +144,7 @@ class Statements:
             list_streams=_render(_LIST_STREAMS, schema),
             list_categories=_render(_LIST_CATEGORIES, schema),
             locate_event=_render(_LOCATE_EVENT, schema),
+            schema_revision=_render(_SCHEMA_REVISION, schema),
             transaction_ids_ahead=_render(_TRANSACTION_IDS_AHEAD, schema),
             oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,
         )
@@ -181,6 +187,7 @@ def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Compose
         schema=sql.Identifier(schema),
         columns=EVENT_COLUMNS,
         visible=sql.SQL(_VISIBLE),
+        version_table=sql.Identifier(VERSION_TABLE),
         **parts,
     )
 

@@ -32,7 +32,7 @@ from eventsourcing_core.events import (
     StreamInfo,
     StreamState,
 )
-from eventsourcing_core.migrate import DEFAULT_SCHEMA, VERSION_TABLE
+from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import is_event_id_race, translate
 from eventsourcing_core.postgres.statements import Statements, category_parameter
@@ -142,18 +142,8 @@ class PostgresEventStore(EventStore):
 
     def _schema_revision(self) -> str | None:
         with self._pool.connection() as conn:
-            row = conn.execute(
-                "SELECT to_regclass(quote_ident(%s) || '.' || quote_ident(%s))",
-                [self.schema, VERSION_TABLE],
-            ).fetchone()
-            if row is None or row[0] is None:
-                return None
-            version = conn.execute(
-                psycopg.sql.SQL("SELECT version_num FROM {}.{}").format(
-                    psycopg.sql.Identifier(self.schema), psycopg.sql.Identifier(VERSION_TABLE)
-                )
-            ).fetchone()
-            return None if version is None else str(version[0])
+            row = conn.execute(self._statements.schema_revision).fetchone()
+        return None if row is None else str(row[0])
 
     # -- appending -------------------------------------------------------------
 
