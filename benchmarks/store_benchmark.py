@@ -461,7 +461,9 @@ def index_counts(conn: Connection) -> dict[str, int]:
 def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], list[Result]]:
     """Every workload, reads first (so both logs hold exactly the events to read)."""
     with bench_database(dsn) as bench:
-        store = PostgresEventStore.connect(bench, min_size=plan.writers, max_size=plan.writers)
+        # Opened as an application would: under one thread its pool stays at one connection.
+        store = PostgresEventStore.connect(bench)
+        shared = PostgresEventStore.connect(bench, min_size=plan.writers, max_size=plan.writers)
         conns = [psycopg.connect(bench, autocommit=True) for _ in range(plan.writers)]
         try:
             info = server_info(conns[0])
@@ -471,9 +473,10 @@ def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], list[Result]]:
             results = [bench_read(store, conns[0], plan)]
             results.append(bench_single(store, conns[0], plan))
             results.append(bench_batch(store, conns[0], plan))
-            results.append(bench_concurrent(store, conns, plan))
+            results.append(bench_concurrent(shared, conns, plan))
         finally:
             store.close()
+            shared.close()
             for conn in conns:
                 conn.close()
     return info, results

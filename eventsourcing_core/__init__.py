@@ -33,6 +33,7 @@ from eventsourcing_core.events import (
     StreamInfo,
     StreamState,
     category_of,
+    uuid7,
 )
 from eventsourcing_core.memory import InMemoryEventStore
 from eventsourcing_core.postgres import PostgresEventStore, PostgresTransaction
@@ -65,4 +66,5 @@ __all__ = [
     "StreamInfo",
     "StreamState",
     "category_of",
+    "uuid7",
 ]

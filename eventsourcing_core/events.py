@@ -9,11 +9,13 @@ payloads are plain JSON-compatible mappings.
 from __future__ import annotations
 
 import enum
+import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeAlias
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing_core.errors import InvalidArgumentError
 
@@ -41,6 +43,19 @@ ExpectedVersion: TypeAlias = int | StreamState
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def uuid7() -> UUID:
+    """A time-ordered UUID (RFC 9562, version 7): 48 bits of Unix milliseconds, then random.
+
+    The default event id. Ids written close in time land on the same pages
+    of the event id index, where random ``uuid4`` ids touch a new page (and
+    write a full page image to the WAL) for nearly every event.
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76
+    value = value & ~(0x3 << 62) | 0x2 << 62
+    return UUID(int=value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +92,7 @@ class NewEvent:
 
     event_type: str
     data: JsonObject
-    event_id: UUID = field(default_factory=uuid4)
+    event_id: UUID = field(default_factory=uuid7)
     timestamp: datetime = field(default_factory=_utc_now)
     metadata: Metadata = field(default_factory=Metadata)
     schema_version: int = 1

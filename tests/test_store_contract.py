@@ -195,6 +195,22 @@ def test_a_retry_is_recognised_after_the_stream_moved_on(
     assert [e.event_type for e in store.read_stream("order-1")] == ["Placed", "LineAdded", "Paid"]
 
 
+@pytest.mark.parametrize("expected", [NO_STREAM, ANY, STREAM_EXISTS], ids=str)
+def test_a_retry_inside_a_transaction_is_recognised_too(
+    store: EventStore, expected: object
+) -> None:
+    store.append("order-1", events("Placed"), ANY)
+    batch = events("LineAdded")
+    first = store.append("order-2" if expected is NO_STREAM else "order-1", batch, expected)  # type: ignore[arg-type]
+
+    with store.transaction() as tx:
+        again = tx.append(first.stream_id, batch, expected)  # type: ignore[arg-type]
+        tx.append("order-3", events("Placed"), NO_STREAM)
+
+    assert again == first
+    assert len(store.read_all()) == 3
+
+
 def test_a_multi_stream_retry_is_idempotent(store: EventStore) -> None:
     appends = [
         StreamAppend("user-1", events("Registered"), NO_STREAM),

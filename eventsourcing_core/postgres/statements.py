@@ -34,10 +34,24 @@ EVENT_COLUMNS = sql.SQL(
     "position, tx_id"
 )
 
+# Arrays go in binary (%b): psycopg's text array encoding escapes every
+# quote of every JSON payload in Python, which cost more than the insert.
 _APPEND = """
 SELECT new_version, transaction_id, last_position FROM {schema}.append_to_stream(
-    %s, %s, %s::uuid[], %s::text[], %s::integer[], %s::text[]::jsonb[], %s::text[]::jsonb[],
-    %s::timestamptz[])
+    %s, %s, %b::uuid[], %b::text[], %b::integer[], %b::text[]::jsonb[], %b::text[]::jsonb[],
+    %b::timestamptz[], %s)
+"""
+
+# The common case, one event, as plain values: no array to encode at all.
+_APPEND_ONE = """
+SELECT new_version, transaction_id, last_position FROM {schema}.append_to_stream(
+    %s, %s, ARRAY[%s::uuid], ARRAY[%s::text], ARRAY[%s::integer], ARRAY[%s::jsonb],
+    ARRAY[%s::jsonb], ARRAY[%s::timestamptz], %s)
+"""
+
+_REPLAYED_APPEND = """
+SELECT new_version, transaction_id, last_position FROM {schema}.replayed_append(
+    %s, %s, %b::uuid[], %b::text[], %b::text[]::jsonb[])
 """
 
 _READ_STREAM_FORWARD = """
@@ -103,7 +117,6 @@ SELECT coalesce(max(tx_id), 0), pg_snapshot_xmax(pg_current_snapshot())::text::b
   FROM {schema}.events
 """
 
-_LOCATE_EVENT = "SELECT stream_id, version FROM {schema}.events WHERE event_id = %s"
 
 _OLDEST_RUNNING_TRANSACTION = """
 SELECT pid, datname, state, xact_start, backend_xid::text::bigint, query
@@ -120,13 +133,14 @@ class Statements:
 
     schema: str
     append: str
+    append_one: str
+    replayed_append: str
     read_stream_forward: str
     read_stream_backward: str
     stream_version: str
     head: str
     list_streams: str
     list_categories: str
-    locate_event: str
     schema_revision: str
     transaction_ids_ahead: str
     oldest_running_transaction: str
@@ -137,13 +151,14 @@ class Statements:
         return cls(
             schema=schema,
             append=_render(_APPEND, schema),
+            append_one=_render(_APPEND_ONE, schema),
+            replayed_append=_render(_REPLAYED_APPEND, schema),
             read_stream_forward=_render(_READ_STREAM_FORWARD, schema),
             read_stream_backward=_render(_READ_STREAM_BACKWARD, schema),
             stream_version=_render(_STREAM_VERSION, schema),
             head=_render(_HEAD, schema),
             list_streams=_render(_LIST_STREAMS, schema),
             list_categories=_render(_LIST_CATEGORIES, schema),
-            locate_event=_render(_LOCATE_EVENT, schema),
             schema_revision=_render(_SCHEMA_REVISION, schema),
             transaction_ids_ahead=_render(_TRANSACTION_IDS_AHEAD, schema),
             oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,

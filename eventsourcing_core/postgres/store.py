@@ -16,17 +16,15 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg import errors as pg_errors
 from psycopg.rows import RowMaker
 
-from eventsourcing_core.errors import (
-    DatabaseUnavailableError,
-    EventIdConflictError,
-    SchemaNotReadyError,
-)
+from eventsourcing_core.errors import DatabaseUnavailableError, SchemaNotReadyError
 from eventsourcing_core.events import (
     AppendResult,
     CategoryInfo,
     Checkpoint,
+    ExpectedVersion,
     Metadata,
     RecordedEvent,
     StreamInfo,
@@ -159,37 +157,20 @@ class PostgresEventStore(EventStore):
     def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
         def attempt() -> list[AppendResult]:
             with self._pool.connection() as conn:
-                if len(appends) == 1:
-                    return [append_to_stream(conn, self._statements, appends[0])]
+                try:
+                    if len(appends) == 1:
+                        return [append_to_stream(conn, self._statements, appends[0])]
+                    with conn.transaction():
+                        return [append_to_stream(conn, self._statements, a) for a in appends]
+                except pg_errors.UniqueViolation as exc:
+                    if not is_event_id_race(exc):
+                        raise
+                # An event id is recorded already: either this append committed
+                # before (its reply was lost) and this is the retry, or a conflict.
                 with conn.transaction():
-                    return [append_to_stream(conn, self._statements, a) for a in appends]
+                    return [replayed_append(conn, self._statements, a) for a in appends]
 
-        try:
-            return self._retry.call(attempt)
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            if not is_event_id_race(exc):
-                raise translate(exc) from exc
-        # A concurrent append recorded one of these ids first. Once it has
-        # committed, a second try tells an idempotent retry from a conflict.
-        try:
-            return self._retry.call(attempt)
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            if is_event_id_race(exc):
-                raise self._event_id_conflict(exc) from exc
-            raise translate(exc) from exc
-
-    def _event_id_conflict(self, exc: psycopg.Error) -> EventIdConflictError:
-        """Say where the event id that ``exc`` complains about is recorded."""
-        conflict = translate(exc)
-        assert isinstance(conflict, EventIdConflictError)
-        with self._pool.connection() as conn:
-            row = conn.execute(self._statements.locate_event, [conflict.event_id]).fetchone()
-        if row is None:
-            return conflict
-        return EventIdConflictError(
-            conflict.event_id,
-            f"it is in stream {row[0]!r} at version {row[1]}, appended before this batch",
-        )
+        return self._run(attempt)
 
     # -- reading -----------------------------------------------------------------
 
@@ -296,32 +277,78 @@ class PostgresTransaction(StoreTransaction):
 
     def _append(self, append: PreparedAppend) -> AppendResult:
         try:
-            return append_to_stream(self.connection, self._statements, append)
+            return append_to_stream(self.connection, self._statements, append, probe=True)
         except psycopg.Error as exc:
             raise translate(exc) from exc
 
 
 def append_to_stream(
-    conn: psycopg.Connection[Any], statements: Statements, append: PreparedAppend
+    conn: psycopg.Connection[Any],
+    statements: Statements,
+    append: PreparedAppend,
+    *,
+    probe: bool = False,
 ) -> AppendResult:
-    """Call the append function for one stream; raises psycopg errors untranslated."""
-    expected = append.expected_version
+    """Call the append function for one stream; raises psycopg errors untranslated.
+
+    ``probe``: look for the first event id before appending, so that a retry
+    with ANY or STREAM_EXISTS is recognised without an error that would abort
+    the surrounding transaction (for appends inside a caller's transaction).
+    """
+    code = _expected_code(append.expected_version)
     events = append.events
-    row = conn.execute(
-        statements.append,
-        (
+    if len(events) == 1:
+        [event] = events
+        params: tuple[Any, ...] = (
             append.stream_id,
-            expected if isinstance(expected, int) else _EXPECTED_CODES[expected],
+            code,
+            event.event_id,
+            event.event_type,
+            event.schema_version,
+            event.data,
+            event.metadata,
+            event.timestamp,
+            probe,
+        )
+        row = conn.execute(statements.append_one, params).fetchone()
+    else:
+        params = (
+            append.stream_id,
+            code,
             [event.event_id for event in events],
             [event.event_type for event in events],
             [event.schema_version for event in events],
             [event.data for event in events],
             [event.metadata for event in events],
             [event.timestamp for event in events],
+            probe,
+        )
+        row = conn.execute(statements.append, params).fetchone()
+    assert row is not None
+    return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
+
+
+def replayed_append(
+    conn: psycopg.Connection[Any], statements: Statements, append: PreparedAppend
+) -> AppendResult:
+    """The first result of an append whose events are recorded already, or ES002."""
+    row = conn.execute(
+        statements.replayed_append,
+        (
+            append.stream_id,
+            _expected_code(append.expected_version),
+            [event.event_id for event in append.events],
+            [event.event_type for event in append.events],
+            [event.data for event in append.events],
         ),
     ).fetchone()
     assert row is not None
     return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
+
+
+def _expected_code(expected: ExpectedVersion) -> int:
+    """The append function's number for an expected version (see append_to_stream.sql)."""
+    return expected if isinstance(expected, int) else _EXPECTED_CODES[expected]
 
 
 def _recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:

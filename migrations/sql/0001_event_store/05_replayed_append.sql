@@ -4,6 +4,7 @@
 -- consecutive versions, in the same order, with the same type and data, where
 -- the expected version allowed it; the first append's result is returned.
 -- Anything else raises ES002 naming the first event id that differs.
+-- The client also calls this after an insert hit events_event_id_key.
 CREATE FUNCTION {schema}.replayed_append(
     p_stream_id   text,
     p_expected    bigint,
@@ -20,6 +21,19 @@ DECLARE
         SELECT e.version FROM {schema}.events e WHERE e.event_id = p_event_ids[1]);
     differing record;
 BEGIN
+    IF first_version IS NULL THEN
+        SELECT u.event_id, e.stream_id, e.version, u.ord
+          INTO differing
+          FROM unnest(p_event_ids) WITH ORDINALITY AS u (event_id, ord)
+          JOIN {schema}.events e ON e.event_id = u.event_id
+         ORDER BY u.ord
+         LIMIT 1;
+        RAISE EXCEPTION 'Event id % is already recorded: it is in stream % at version %, and this batch (event % of %) is no retry of it',
+            differing.event_id, quote_literal(differing.stream_id), differing.version,
+            differing.ord, cardinality(p_event_ids)
+            USING ERRCODE = 'ES002', DETAIL = coalesce(differing.event_id, p_event_ids[1])::text;
+    END IF;
+
     SELECT u.event_id, e.stream_id, e.version, e.event_type AS recorded_type,
            u.event_type AS given_type, first_version + u.ord - 1 AS wanted_version
       INTO differing

@@ -8,6 +8,13 @@
 -- writers to one stream queue on that row and the loser of a race sees the
 -- winner's version once it commits. The events' global positions are drawn
 -- only after that check passed, so a rejected append consumes none.
+--
+-- Idempotency: a retry with an exact expected version (or NO_STREAM) fails
+-- the version check and is recognised here. With ANY or STREAM_EXISTS it
+-- passes the check, and the insert then hits events_event_id_key; the client
+-- answers that by calling replayed_append itself (no probe on the hot path).
+-- Inside a caller's transaction that error would abort the transaction, so
+-- there the client sets p_probe and the first event id is looked up first.
 CREATE FUNCTION {schema}.append_to_stream(
     p_stream_id       text,
     p_expected        bigint,
@@ -17,6 +24,7 @@ CREATE FUNCTION {schema}.append_to_stream(
     p_data            jsonb[],
     p_metadata        jsonb[],
     p_timestamps      timestamptz[],
+    p_probe           boolean,
     OUT new_version    bigint,
     OUT transaction_id bigint,
     OUT last_position  bigint
@@ -26,9 +34,8 @@ DECLARE
     batch_size constant bigint := cardinality(p_event_ids);
     previous bigint;
 BEGIN
-    -- A retry after an unknown outcome repeats recorded events: probe the
-    -- first event id (one index lookup) before touching the stream.
-    IF EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = p_event_ids[1]) THEN
+    IF p_probe AND p_expected IN (-1, -2)
+       AND EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = p_event_ids[1]) THEN
         SELECT r.* INTO new_version, transaction_id, last_position
           FROM {schema}.replayed_append(p_stream_id, p_expected, p_event_ids, p_event_types, p_data) r;
         RETURN;
@@ -52,6 +59,14 @@ BEGIN
     END IF;
 
     IF previous IS NULL THEN
+        -- The stream is elsewhere than expected. A retry of an append that
+        -- committed (the client never heard back) looks exactly like this:
+        -- tell the two apart by the first event id (one index lookup).
+        IF EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = p_event_ids[1]) THEN
+            SELECT r.* INTO new_version, transaction_id, last_position
+              FROM {schema}.replayed_append(p_stream_id, p_expected, p_event_ids, p_event_types, p_data) r;
+            RETURN;
+        END IF;
         PERFORM {schema}.raise_wrong_expected_version(p_stream_id, p_expected);
     END IF;
 
