@@ -18,17 +18,15 @@ from eventsourcing_core.errors import SerializationError
 _NUL_ESCAPE = b"\\u0000"
 
 
-def dumps(value: Any, *, what: str) -> str:
-    """Encode ``value`` as JSON text; ``what`` names it in the error message."""
+def dumps(value: Any) -> str:
+    """Encode ``value`` as JSON text, or raise ``SerializationError`` saying why not."""
     try:
         encoded = orjson.dumps(value)
     except TypeError as exc:
-        raise SerializationError(f"{what} is not JSON-serializable: {exc}") from None
+        raise SerializationError(f"is not JSON-serializable: {exc}") from None
     if _NUL_ESCAPE in encoded:
         # PostgreSQL's jsonb cannot hold U+0000; refuse it here, not mid-transaction.
-        raise SerializationError(
-            f"{what} contains a NUL character (U+0000), which cannot be stored"
-        )
+        raise SerializationError("contains a NUL character (U+0000), which cannot be stored")
     return encoded.decode()
 
 

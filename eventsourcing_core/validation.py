@@ -15,10 +15,11 @@ from datetime import datetime
 from uuid import UUID
 
 from eventsourcing_core import serialization
-from eventsourcing_core.errors import InvalidArgumentError
+from eventsourcing_core.errors import InvalidArgumentError, SerializationError
 from eventsourcing_core.events import (
     Checkpoint,
     ExpectedVersion,
+    Metadata,
     NewEvent,
     StreamAppend,
     StreamState,
@@ -31,6 +32,13 @@ MAX_BATCH_SIZE = 10_000
 """Most events in one append; larger imports should be split into batches."""
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+# Appends repeat a few event types and mostly carry no metadata: remember what
+# was checked and serialized already (the hot path of every append).
+_KNOWN_EVENT_TYPES: set[str] = set()
+_KNOWN_EVENT_TYPES_LIMIT = 10_000
+_NO_METADATA = Metadata()
+_NO_METADATA_JSON = serialization.dumps(_NO_METADATA.to_json())
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +136,31 @@ def check_filter(values: Iterable[str] | None, *, kind: str) -> tuple[str, ...] 
     return names
 
 
+def _check_event_type(event_type: object) -> str:
+    if type(event_type) is str and event_type in _KNOWN_EVENT_TYPES:
+        return event_type
+    checked = check_name(event_type, kind="event type")
+    if len(_KNOWN_EVENT_TYPES) < _KNOWN_EVENT_TYPES_LIMIT:
+        _KNOWN_EVENT_TYPES.add(checked)
+    return checked
+
+
+def _metadata_json(event: NewEvent) -> str:
+    if event.metadata == _NO_METADATA:
+        return _NO_METADATA_JSON
+    try:
+        return serialization.dumps(event.metadata.to_json())
+    except SerializationError as exc:
+        raise SerializationError(f"metadata of event {event.event_id} {exc}") from None
+
+
 def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
     """Check one event and serialize its data and metadata."""
     if not isinstance(event, NewEvent):
         raise InvalidArgumentError(
             f"events must be NewEvent instances, got {type(event).__name__} for {stream_id!r}"
         )
-    event_type = check_name(event.event_type, kind="event type")
+    event_type = _check_event_type(event.event_type)
     if not isinstance(event.event_id, UUID):
         raise InvalidArgumentError(f"event_id must be a UUID, got {event.event_id!r}")
     if not isinstance(event.timestamp, datetime) or event.timestamp.tzinfo is None:
@@ -142,21 +168,27 @@ def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
             f"timestamp of event {event.event_id} must be a timezone-aware datetime"
         )
     check_positive(event.schema_version, name="schema_version")
-    what = f"data of {event_type} event {event.event_id} for {stream_id!r}"
     if not isinstance(event.data, dict) and not _is_dataclass_instance(event.data):
         raise InvalidArgumentError(
-            f"{what} must be a dict or a dataclass instance, got {type(event.data).__name__}"
+            f"{_describe_data(event, stream_id)} must be a dict or a dataclass instance, "
+            f"got {type(event.data).__name__}"
         )
+    try:
+        data = serialization.dumps(event.data)
+    except SerializationError as exc:
+        raise SerializationError(f"{_describe_data(event, stream_id)} {exc}") from None
     return PreparedEvent(
         event_id=event.event_id,
         event_type=event_type,
         schema_version=event.schema_version,
-        data=serialization.dumps(event.data, what=what),
-        metadata=serialization.dumps(
-            event.metadata.to_json(), what=f"metadata of event {event.event_id}"
-        ),
+        data=data,
+        metadata=_metadata_json(event),
         timestamp=event.timestamp,
     )
+
+
+def _describe_data(event: NewEvent, stream_id: str) -> str:
+    return f"data of {event.event_type} event {event.event_id} for {stream_id!r}"
 
 
 def _is_dataclass_instance(value: object) -> bool:
