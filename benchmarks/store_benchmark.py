@@ -39,13 +39,15 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
-from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore, migrate
+from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore, migrate, uuid7
+from eventsourcing_core.postgres.statements import Statements
 
 Connection = psycopg.Connection[TupleRow]
 Step = Callable[[], int]
@@ -157,15 +159,17 @@ class Result:
     workload: str
     ours: float
     raw: float
-    target: float
+    target: float | None
 
     @property
     def ratio(self) -> float:
         return self.ours / self.raw if self.raw > 0 else 0.0
 
     @property
-    def passed(self) -> bool:
-        return self.ratio >= self.target
+    def status(self) -> str:
+        if self.target is None:
+            return "(diagnostic)"
+        return f">= {self.target:.2f} " + ("PASS" if self.ratio >= self.target else "BELOW")
 
 
 class StreamVersions:
@@ -213,6 +217,36 @@ def ours_append(store: PostgresEventStore, streams: StreamVersions, size: int) -
         stream, version = streams.take(size)
         store.append(stream, [new_event() for _ in range(size)], version)
         return size
+
+    return step
+
+
+def sql_append(
+    conn: Connection, statements: Statements, streams: StreamVersions, *, table_lock: bool = False
+) -> Step:
+    """The store's one-event append statement called directly, JSON encoded once.
+
+    Not a side of its own: it shows how much of an append's cost is the
+    server's (the append function, stream row and indexes) and how much the
+    store's Python code adds on top. With ``table_lock`` every append first
+    locks the events table, as the ``eventsourcing`` library does to keep its
+    log gap-safe: what serializing all writers would cost on this server.
+    """
+    data, metadata = orjson.dumps(DATA).decode(), orjson.dumps(METADATA_JSON).decode()
+    lock = sql.SQL("LOCK TABLE {}.events IN EXCLUSIVE MODE").format(
+        sql.Identifier(statements.schema)
+    )
+
+    def step() -> int:
+        stream, version = streams.take(1)
+        row = (stream, version, uuid7(), EVENT_TYPE, 1, data, metadata, datetime.now(UTC), False)
+        if table_lock:
+            with conn.transaction():
+                conn.execute(lock)
+                conn.execute(statements.append_one, row)
+        else:
+            conn.execute(statements.append_one, row)
+        return 1
 
     return step
 
@@ -376,6 +410,27 @@ def bench_concurrent(store: PostgresEventStore, conns: Sequence[Connection], pla
     return Result(f"1 event/tx, {len(conns)} writers", *best, target=0.8)
 
 
+def bench_concurrent_sql(
+    statements: Statements, conns: Sequence[Connection], plan: Plan, *, table_lock: bool = False
+) -> Result:
+    """8 writers calling the append function directly: the server's share of the gap."""
+    prefix = "locked" if table_lock else "sql"
+    ours = [
+        sql_append(conn, statements, StreamVersions(f"{prefix}{i}"), table_lock=table_lock)
+        for i, conn in enumerate(conns)
+    ]
+    raw = [raw_insert(conn, StreamVersions(f"{prefix}{i}")) for i, conn in enumerate(conns)]
+    run_concurrent(ours, plan.max_events, plan.warmup_seconds)
+    best = alternate(
+        f"concurrent {prefix}",
+        lambda: run_concurrent(ours, plan.max_events, plan.seconds),
+        lambda: run_concurrent(raw, plan.max_events, plan.seconds),
+        plan.rounds,
+    )
+    how = "behind LOCK TABLE (a global lock)" if table_lock else "called directly"
+    return Result(f"append function {how}, {len(conns)} writers", *best, target=None)
+
+
 def bench_read(store: PostgresEventStore, conn: Connection, plan: Plan) -> Result:
     """Read both logs to the end (each holds exactly ``plan.read_events`` events)."""
 
@@ -474,6 +529,9 @@ def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], list[Result]]:
             results.append(bench_single(store, conns[0], plan))
             results.append(bench_batch(store, conns[0], plan))
             results.append(bench_concurrent(shared, conns, plan))
+            statements = Statements.for_schema(store.schema)
+            results.append(bench_concurrent_sql(statements, conns, plan))
+            results.append(bench_concurrent_sql(statements, conns, plan, table_lock=True))
         finally:
             store.close()
             shared.close()
@@ -495,10 +553,9 @@ def markdown(info: dict[str, Any], plan: Plan, results: Sequence[Result]) -> str
         "|---|---:|---:|---:|---|",
     ]
     for result in results:
-        status = "PASS" if result.passed else "BELOW"
         lines.append(
             f"| {result.workload} | {result.ours:,.0f} | {result.raw:,.0f} "
-            f"| {result.ratio:.2f} | >= {result.target:.2f} {status} |"
+            f"| {result.ratio:.2f} | {result.status} |"
         )
     return "\n".join(lines)
 
@@ -515,7 +572,7 @@ def as_json(info: dict[str, Any], plan: Plan, results: Sequence[Result]) -> str:
                     "raw": round(r.raw, 1),
                     "ratio": round(r.ratio, 3),
                     "target": r.target,
-                    "status": "PASS" if r.passed else "BELOW",
+                    "status": r.status,
                 }
                 for r in results
             ],
