@@ -130,7 +130,8 @@ def check_filter(values: Iterable[str] | None, *, kind: str) -> tuple[str, ...] 
         return None
     if isinstance(values, str):
         raise InvalidArgumentError(f"{kind}s must be a collection of names, not a str: {values!r}")
-    names = tuple(check_name(value, kind=kind) for value in values)
+    # Each name once: a backend may read one index range per name.
+    names = tuple(dict.fromkeys(check_name(value, kind=kind) for value in values))
     if not names:
         raise InvalidArgumentError(f"{kind}s must not be empty (pass None for no filter)")
     return names

@@ -435,6 +435,13 @@ def test_the_global_log_filters_by_category(store: EventStore) -> None:
     ] == ["inventory-sku-9"]
 
 
+def test_a_name_repeated_in_a_filter_reads_each_event_once(store: EventStore) -> None:
+    store.append("order-1", events("Placed", "Paid"), NO_STREAM)
+
+    assert len(store.read_all(categories=["order", "order"])) == 2
+    assert len(store.read_all(event_types=["Paid", "Paid", "Placed"])) == 2
+
+
 def test_the_global_log_filters_by_category_and_event_type_together(store: EventStore) -> None:
     store.append("order-1", events("Placed", "Paid"), NO_STREAM)
     store.append("user-1", events("Paid"), NO_STREAM)

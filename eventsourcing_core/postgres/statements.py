@@ -23,6 +23,8 @@ shows what is holding them back.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from psycopg import sql
@@ -80,9 +82,9 @@ SELECT {columns} FROM {schema}.events
  LIMIT %(limit)s
 """
 
-_READ_CATEGORY = """
+_READ_ONE_VALUE = """
 (SELECT {columns} FROM {schema}.events
-  WHERE category = {category}
+  WHERE {column} = {value}
     AND (tx_id, position) > (%(tx_id)s, %(position)s)
     AND {visible} {filters}
   ORDER BY tx_id, position
@@ -166,35 +168,54 @@ class Statements:
 
     def read_all(
         self, *, event_types: tuple[str, ...] | None, categories: tuple[str, ...] | None
-    ) -> sql.Composable:
-        """The global-log read, filtered by event types and/or categories.
+    ) -> str:
+        """The global-log read, filtered by categories and/or event types.
 
-        With categories, each category is read through its own index range and
-        the (already ordered, already limited) parts are merged: one ordered
-        index scan per category instead of sorting every matching event.
+        A filter on several values reads each value's own index range (ordered,
+        limited) and merges them: one ordered index scan per value instead of
+        walking the whole log or sorting every match. With both filters, the
+        categories pick the index and the event types filter within them.
         """
-        filters = sql.SQL("AND event_type = ANY(%(event_types)s)" if event_types else "")
-        if not categories:
-            return _compose(_READ_ALL, self.schema, filters=filters)
-        parts = [
-            _compose(
-                _READ_CATEGORY,
-                self.schema,
-                filters=filters,
-                category=sql.Placeholder(category_parameter(index)),
-            )
-            for index in range(len(categories))
-        ]
-        if len(parts) == 1:
-            return parts[0]
-        return sql.SQL(
-            "SELECT * FROM ({}) AS merged ORDER BY tx_id, position LIMIT %(limit)s"
-        ).format(sql.SQL(" UNION ALL ").join(parts))
+        return _read_all(self.schema, len(event_types or ()), len(categories or ()))
+
+
+@functools.lru_cache(maxsize=256)
+def _read_all(schema: str, type_count: int, category_count: int) -> str:
+    if category_count:
+        by_type = "AND event_type = ANY(%(event_types)s)" if type_count else ""
+        return _merged(schema, "category", category_parameter, category_count, by_type)
+    if type_count:
+        return _merged(schema, "event_type", event_type_parameter, type_count, "")
+    return _compose(_READ_ALL, schema, filters=sql.SQL("")).as_string()
+
+
+def _merged(
+    schema: str, column: str, parameter: Callable[[int], str], count: int, filters: str
+) -> str:
+    parts = [
+        _compose(
+            _READ_ONE_VALUE,
+            schema,
+            column=sql.Identifier(column),
+            value=sql.Placeholder(parameter(index)),
+            filters=sql.SQL(filters),
+        )
+        for index in range(count)
+    ]
+    if count == 1:
+        return parts[0].as_string()
+    merged = sql.SQL("SELECT * FROM ({}) AS merged ORDER BY tx_id, position LIMIT %(limit)s")
+    return merged.format(sql.SQL(" UNION ALL ").join(parts)).as_string()
 
 
 def category_parameter(index: int) -> str:
     """The name of the query parameter that holds the index-th category of a filter."""
     return f"category_{index}"
+
+
+def event_type_parameter(index: int) -> str:
+    """The name of the query parameter that holds the index-th event type of a filter."""
+    return f"event_type_{index}"
 
 
 def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Composed:

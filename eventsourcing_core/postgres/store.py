@@ -33,7 +33,11 @@ from eventsourcing_core.events import (
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import is_event_id_race, translate
-from eventsourcing_core.postgres.statements import Statements, category_parameter
+from eventsourcing_core.postgres.statements import (
+    Statements,
+    category_parameter,
+    event_type_parameter,
+)
 from eventsourcing_core.store import EventStore, StoreTransaction
 from eventsourcing_core.validation import PreparedAppend
 
@@ -115,7 +119,7 @@ class PostgresEventStore(EventStore):
         transaction ids are past every stored one (the global log's order
         depends on it; a restore into another cluster can break it).
         """
-        revision = self._run(self._schema_revision)
+        revision = self._schema_revision()
         if revision != SCHEMA_REVISION:
             raise SchemaNotReadyError(
                 f"the event store schema {self.schema!r} is at revision {revision or 'none'}, "
@@ -123,7 +127,7 @@ class PostgresEventStore(EventStore):
                 "or eventsourcing_core.migrate.upgrade(dsn)"
             )
 
-        newest, next_tx_id = self._run(self._transaction_ids)
+        newest, next_tx_id = self._transaction_ids()
         if newest >= next_tx_id:
             raise SchemaNotReadyError(
                 f"the newest event in {self.schema!r} was written by transaction {newest}, but "
@@ -133,14 +137,12 @@ class PostgresEventStore(EventStore):
             )
 
     def _transaction_ids(self) -> tuple[int, int]:
-        with self._pool.connection() as conn:
-            row = conn.execute(self._statements.transaction_ids_ahead).fetchone()
+        row = self._fetch_one(self._statements.transaction_ids_ahead)
         assert row is not None
         return int(row[0]), int(row[1])
 
     def _schema_revision(self) -> str | None:
-        with self._pool.connection() as conn:
-            row = conn.execute(self._statements.schema_revision).fetchone()
+        row = self._fetch_one(self._statements.schema_revision)
         return None if row is None else str(row[0])
 
     # -- appending -------------------------------------------------------------
@@ -186,12 +188,8 @@ class PostgresEventStore(EventStore):
         return self._fetch_events(query, (stream_id, start, limit))
 
     def _stream_version(self, stream_id: str) -> int:
-        def query() -> int:
-            with self._pool.connection() as conn:
-                row = conn.execute(self._statements.stream_version, (stream_id,)).fetchone()
-                return 0 if row is None else int(row[0])
-
-        return self._run(query)
+        row = self._fetch_one(self._statements.stream_version, (stream_id,))
+        return 0 if row is None else int(row[0])
 
     def _read_all(
         self,
@@ -210,50 +208,45 @@ class PostgresEventStore(EventStore):
         }
         for index, category in enumerate(categories or ()):
             params[category_parameter(index)] = category
+        for index, event_type in enumerate(event_types or ()):
+            params[event_type_parameter(index)] = event_type
         return self._fetch_events(query, params)
 
     def _head(self) -> Checkpoint:
-        def query() -> Checkpoint:
-            with self._pool.connection() as conn:
-                row = conn.execute(self._statements.head).fetchone()
-                return Checkpoint.START if row is None else Checkpoint(row[0], row[1])
-
-        return self._run(query)
+        row = self._fetch_one(self._statements.head)
+        return Checkpoint.START if row is None else Checkpoint(row[0], row[1])
 
     def _list_streams(
         self, *, category: str | None, after: str | None, limit: int
     ) -> list[StreamInfo]:
-        def query() -> list[StreamInfo]:
-            with self._pool.connection() as conn:
-                rows = conn.execute(
-                    self._statements.list_streams,
-                    {"category": category, "after": after, "limit": limit},
-                ).fetchall()
-            return [StreamInfo(*row) for row in rows]
-
-        return self._run(query)
+        params = {"category": category, "after": after, "limit": limit}
+        return [StreamInfo(*row) for row in self._fetch_all(self._statements.list_streams, params)]
 
     def _list_categories(self) -> list[CategoryInfo]:
-        def query() -> list[CategoryInfo]:
-            with self._pool.connection() as conn:
-                rows = conn.execute(self._statements.list_categories).fetchall()
-            return [CategoryInfo(*row) for row in rows]
-
-        return self._run(query)
+        return [CategoryInfo(*row) for row in self._fetch_all(self._statements.list_categories)]
 
     def oldest_running_transaction(self) -> RunningTransaction | None:
         """The transaction that global readers are waiting for, if any is running."""
-
-        def query() -> RunningTransaction | None:
-            with self._pool.connection() as conn:
-                row = conn.execute(self._statements.oldest_running_transaction).fetchone()
-            return None if row is None else RunningTransaction(*row)
-
-        return self._run(query)
+        row = self._fetch_one(self._statements.oldest_running_transaction)
+        return None if row is None else RunningTransaction(*row)
 
     # -- helpers -------------------------------------------------------------------
 
-    def _fetch_events(self, query: Any, params: Any) -> list[RecordedEvent]:
+    def _fetch_one(self, query: str, params: Any = None) -> tuple[Any, ...] | None:
+        def fetch() -> tuple[Any, ...] | None:
+            with self._pool.connection() as conn:
+                return conn.execute(query, params).fetchone()
+
+        return self._run(fetch)
+
+    def _fetch_all(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        def fetch() -> list[tuple[Any, ...]]:
+            with self._pool.connection() as conn:
+                return conn.execute(query, params).fetchall()
+
+        return self._run(fetch)
+
+    def _fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
         def fetch() -> list[RecordedEvent]:
             with self._pool.connection() as conn:
                 cursor = conn.cursor(row_factory=_recorded_event_row)
