@@ -60,3 +60,41 @@ class SchemaNotReadyError(EventStoreError):
 
 class DatabaseUnavailableError(EventStoreError):
     """The database could not be reached, even after retrying."""
+
+
+class DomainError(EventStoreError):
+    """A command broke a rule of the domain; nothing was recorded."""
+
+
+class AggregateNotFoundError(EventStoreError):
+    """No stream holds the aggregate asked for."""
+
+    def __init__(self, aggregate_type: str, stream_id: str) -> None:
+        self.aggregate_type = aggregate_type
+        self.stream_id = stream_id
+        super().__init__(f"{aggregate_type} not found: stream {stream_id!r} has no events")
+
+
+class UnknownEventError(EventStoreError):
+    """A stream holds an event type the aggregate cannot apply."""
+
+    def __init__(self, event_type: str, stream_id: str, version: int, aggregate_type: str) -> None:
+        self.event_type = event_type
+        self.stream_id = stream_id
+        self.version = version
+        super().__init__(
+            f"{aggregate_type} cannot apply event type {event_type!r} "
+            f"(stream {stream_id!r}, version {version}): register an evolver or an upcaster"
+        )
+
+
+class CorruptEventError(EventStoreError):
+    """A recorded payload does not fit its event class, even after upcasting."""
+
+    def __init__(self, event_type: str, stream_id: str, version: int, reason: str) -> None:
+        self.event_type = event_type
+        self.stream_id = stream_id
+        self.version = version
+        super().__init__(
+            f"cannot read {event_type} event at version {version} of {stream_id!r}: {reason}"
+        )

@@ -1,0 +1,163 @@
+"""Aggregates: domain state rebuilt from events, changed only by recording new ones.
+
+Two kinds of method, kept apart:
+
+- **commands** (public methods) check the rules against the current state and
+  ``record`` new events; they raise ``DomainError`` and record nothing when a
+  rule is broken;
+- **evolvers** (methods marked ``@evolves(EventClass)``) apply one event to the
+  state. They never validate and never fail: they run again on every replay.
+
+    @dataclass(frozen=True)
+    class Deposited(DomainEvent):
+        amount: int
+
+    class Account(Aggregate):
+        category = "account"
+
+        def __init__(self, id: str) -> None:
+            super().__init__(id)
+            self.balance = 0
+
+        def deposit(self, amount: int) -> None:          # a command
+            if amount <= 0:
+                raise DomainError(f"deposit must be positive, got {amount}")
+            self.record(Deposited(amount))
+
+        @evolves(Deposited)
+        def _deposited(self, event: Deposited) -> None:  # an evolver
+            self.balance += event.amount
+
+An aggregate lives in the stream ``"<category>-<id>"``; its ``version`` is the
+stream version it has reached, pending events included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Self, TypeVar
+
+from eventsourcing_core.errors import CorruptEventError, InvalidArgumentError, UnknownEventError
+
+E = TypeVar("E", bound="DomainEvent")
+A = TypeVar("A", bound="Aggregate")
+Evolver = Callable[[Any, Any], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainEvent:
+    """Base of domain events: frozen dataclasses of JSON values, named in the past tense.
+
+    ``event_type`` defaults to the class name; raise ``schema_version`` when the
+    fields change, and register an upcaster that lifts the old payloads.
+    """
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "event_type" not in cls.__dict__:
+            cls.event_type = cls.__name__
+
+    def to_data(self) -> dict[str, Any]:
+        """The payload to store."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Self:
+        """Rebuild the event from a stored payload; override for fields that need parsing."""
+        return cls(**data)
+
+
+def evolves(event_class: type[E]) -> Callable[[Callable[[A, E], None]], Callable[[A, E], None]]:
+    """Mark a method as the one that applies ``event_class`` to the aggregate's state."""
+
+    def mark(method: Callable[[A, E], None]) -> Callable[[A, E], None]:
+        method.__evolves__ = event_class  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class Aggregate:
+    """Base of aggregates; subclasses set ``category`` and mark their evolvers."""
+
+    category: ClassVar[str]
+    _evolvers: ClassVar[dict[str, Evolver]] = {}
+    _event_classes: ClassVar[dict[str, type[DomainEvent]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        evolvers = dict(cls._evolvers)
+        classes = dict(cls._event_classes)
+        for attribute in vars(cls).values():
+            event_class = getattr(attribute, "__evolves__", None)
+            if event_class is not None:
+                evolvers[event_class.event_type] = attribute
+                classes[event_class.event_type] = event_class
+        cls._evolvers = evolvers
+        cls._event_classes = classes
+
+    def __init__(self, id: str) -> None:
+        self.id = id
+        self.version = 0
+        self._pending: list[DomainEvent] = []
+
+    @classmethod
+    def stream_id_for(cls, id: str) -> str:
+        """The stream that holds the aggregate with this id."""
+        if not isinstance(id, str) or not id:
+            raise InvalidArgumentError(f"{cls.__name__} id must be a non-empty str, got {id!r}")
+        return f"{cls.category}-{id}"
+
+    @property
+    def stream_id(self) -> str:
+        """The stream this aggregate lives in."""
+        return self.stream_id_for(self.id)
+
+    @property
+    def pending_events(self) -> tuple[DomainEvent, ...]:
+        """Events recorded since the aggregate was loaded or last saved."""
+        return tuple(self._pending)
+
+    @property
+    def saved_version(self) -> int:
+        """The stream version the pending events go after: the expected version on save."""
+        return self.version - len(self._pending)
+
+    def record(self, event: DomainEvent) -> None:
+        """Apply a new event to the state and keep it to be saved."""
+        self._evolve(event)
+        self._pending.append(event)
+
+    def mark_saved(self) -> None:
+        """Forget the pending events once they are in the store."""
+        self._pending.clear()
+
+    def replay(self, event: DomainEvent) -> None:
+        """Apply an event read from the store (nothing becomes pending)."""
+        self._evolve(event)
+
+    def _evolve(self, event: DomainEvent) -> None:
+        evolver = self._evolvers.get(event.event_type)
+        if evolver is None:
+            raise UnknownEventError(
+                event.event_type, self.stream_id, self.version + 1, type(self).__name__
+            )
+        evolver(self, event)
+        self.version += 1
+
+    @classmethod
+    def event_from(
+        cls, event_type: str, data: Mapping[str, Any], *, stream_id: str, version: int
+    ) -> DomainEvent:
+        """The domain event for a stored payload (already upcast to the current schema)."""
+        event_class = cls._event_classes.get(event_type)
+        if event_class is None:
+            raise UnknownEventError(event_type, stream_id, version, cls.__name__)
+        try:
+            return event_class.from_data(data)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CorruptEventError(event_type, stream_id, version, str(exc)) from None

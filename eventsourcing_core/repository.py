@@ -1,0 +1,163 @@
+"""Load aggregates by replaying their streams; save them by appending their new events.
+
+orders = Repository(store, Order)
+order = orders.load("42")
+order.pay(25.0)
+orders.save(order)                  # expected version = the version loaded
+
+orders.execute("42", lambda order: order.add_line("BOOK-1", 2, 12.5))
+# load, run the command, save; again on a ConcurrencyError (bounded, jittered)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from eventsourcing_core.aggregate import Aggregate, DomainEvent
+from eventsourcing_core.errors import (
+    AggregateNotFoundError,
+    ConcurrencyError,
+    CorruptEventError,
+    InvalidArgumentError,
+)
+from eventsourcing_core.events import AppendResult, NewEvent, RecordedEvent, StreamAppend
+from eventsourcing_core.store import EventStore
+from eventsourcing_core.upcasting import Upcasters
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+DEFAULT_ATTEMPTS = 5
+
+
+class Repository(Generic[A]):
+    """Loads and saves one aggregate class through an event store."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        aggregate_class: type[A],
+        *,
+        upcasters: Upcasters | None = None,
+    ) -> None:
+        self._store = store
+        self._class = aggregate_class
+        self._upcasters = upcasters or Upcasters()
+
+    def load(self, id: str, *, at_version: int | None = None) -> A:
+        """The aggregate as its stream has it now, or as it was at ``at_version``."""
+        if at_version is not None and (not isinstance(at_version, int) or at_version < 1):
+            raise InvalidArgumentError(f"at_version must be an int >= 1, got {at_version!r}")
+        stream_id = self._class.stream_id_for(id)
+        recorded = self._store.read_stream(stream_id, limit=at_version)
+        if not recorded:
+            raise AggregateNotFoundError(self._class.__name__, stream_id)
+        aggregate = self._class(id)
+        for event in recorded:
+            aggregate.replay(self.domain_event(event))
+        return aggregate
+
+    def new(self, id: str) -> A:
+        """A fresh aggregate (version 0); saving it fails if its stream exists already."""
+        self._class.stream_id_for(id)
+        return self._class(id)
+
+    def load_or_new(self, id: str) -> A:
+        """The aggregate if its stream exists, else a fresh one."""
+        try:
+            return self.load(id)
+        except AggregateNotFoundError:
+            return self.new(id)
+
+    def exists(self, id: str) -> bool:
+        """Whether the aggregate's stream has any event."""
+        return self._store.stream_exists(self._class.stream_id_for(id))
+
+    def save(self, aggregate: A) -> AppendResult | None:
+        """Append the pending events at the version the aggregate was loaded at."""
+        results = save_all(self._store, [aggregate])
+        return results[0] if results else None
+
+    def execute(
+        self,
+        id: str,
+        command: Callable[[A], T],
+        *,
+        attempts: int = DEFAULT_ATTEMPTS,
+    ) -> T:
+        """Load, run ``command``, save; on a ``ConcurrencyError`` do it all again.
+
+        Another writer got there first: the command runs again on the fresh
+        state (so its rules are checked again), after a short jittered wait,
+        at most ``attempts`` times.
+        """
+
+        def once() -> T:
+            aggregate = self.load(id)
+            outcome = command(aggregate)
+            self.save(aggregate)
+            return outcome
+
+        return retry_on_conflict(once, attempts=attempts)
+
+    def domain_event(self, recorded: RecordedEvent) -> DomainEvent:
+        """The domain event for a recorded one: upcast, then rebuilt as its class."""
+        event_type, version, data = self._upcasters.lift(
+            recorded.event_type, recorded.schema_version, recorded.data
+        )
+        event = self._class.event_from(
+            event_type, data, stream_id=recorded.stream_id, version=recorded.version
+        )
+        if version != event.schema_version:
+            raise CorruptEventError(
+                event_type,
+                recorded.stream_id,
+                recorded.version,
+                f"stored at schema version {version}, the code reads version "
+                f"{event.schema_version}: register an upcaster",
+            )
+        return event
+
+
+def save_all(store: EventStore, aggregates: Sequence[Aggregate]) -> list[AppendResult]:
+    """Save several aggregates in one transaction: all their new events, or none."""
+    appends = [
+        StreamAppend(aggregate.stream_id, new_events(aggregate), aggregate.saved_version)
+        for aggregate in aggregates
+        if aggregate.pending_events
+    ]
+    if not appends:
+        return []
+    results = store.append_streams(appends)
+    for aggregate in aggregates:
+        aggregate.mark_saved()
+    return results
+
+
+def new_events(aggregate: Aggregate) -> list[NewEvent]:
+    """The aggregate's pending events, ready to append."""
+    return [
+        NewEvent(event.event_type, event.to_data(), schema_version=event.schema_version)
+        for event in aggregate.pending_events
+    ]
+
+
+def retry_on_conflict(operation: Callable[[], T], *, attempts: int = DEFAULT_ATTEMPTS) -> T:
+    """Run ``operation`` again on ``ConcurrencyError``, at most ``attempts`` times in all."""
+    if attempts < 1:
+        raise InvalidArgumentError(f"attempts must be >= 1, got {attempts}")
+    retrying = Retrying(
+        retry=retry_if_exception_type(ConcurrencyError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.01, max=0.5),
+        reraise=True,
+    )
+    return retrying(operation)

@@ -1,0 +1,77 @@
+"""Given / when / then for domain tests: given these events, when this command, then these.
+
+def test_an_order_cannot_ship_before_payment() -> None:
+    (given(Order, OrderPlaced("alice"), LineAdded("BOOK-1", 1, 1250))
+        .when(lambda order: order.ship())
+        .then_raises(DomainError, "not paid"))
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from eventsourcing_core.aggregate import Aggregate, DomainEvent
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[A]):
+    """What a command did: the events it recorded, or the error it raised."""
+
+    aggregate: A
+    events: tuple[DomainEvent, ...]
+    error: Exception | None
+
+    def then(self, *expected: DomainEvent) -> A:
+        """Assert the command recorded exactly ``expected``, in order."""
+        if self.error is not None:
+            raise AssertionError(
+                f"expected events, the command raised {self.error!r}"
+            ) from self.error
+        assert self.events == expected, f"recorded {self.events}, expected {expected}"
+        return self.aggregate
+
+    def then_nothing(self) -> A:
+        """Assert the command succeeded and recorded no event."""
+        return self.then()
+
+    def then_raises(self, error_type: type[Exception], match: str | None = None) -> Exception:
+        """Assert the command raised ``error_type`` (matching ``match``) and recorded nothing."""
+        assert isinstance(self.error, error_type), (
+            f"expected {error_type.__name__}, got {self.error!r} and events {self.events}"
+        )
+        if match is not None:
+            assert re.search(match, str(self.error)), (
+                f"{str(self.error)!r} does not match {match!r}"
+            )
+        assert not self.events, f"a failed command recorded {self.events}"
+        return self.error
+
+
+@dataclass(frozen=True)
+class Scenario(Generic[A]):
+    """An aggregate rebuilt from given events, waiting for a command."""
+
+    aggregate_class: type[A]
+    history: tuple[DomainEvent, ...]
+    id: str
+
+    def when(self, command: Callable[[A], object]) -> Outcome[A]:
+        """Run ``command`` on the aggregate rebuilt from the given events."""
+        aggregate = self.aggregate_class(self.id)
+        for event in self.history:
+            aggregate.replay(event)
+        try:
+            command(aggregate)
+        except Exception as error:
+            return Outcome(aggregate, aggregate.pending_events, error)
+        return Outcome(aggregate, aggregate.pending_events, None)
+
+
+def given(aggregate_class: type[A], *history: DomainEvent, id: str = "test") -> Scenario[A]:
+    """Start a scenario: an aggregate of ``aggregate_class`` that has seen ``history``."""
+    return Scenario(aggregate_class, history, id)
