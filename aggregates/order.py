@@ -7,17 +7,36 @@ once paid, and cannot be cancelled once shipped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Self
 
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.errors import DomainError
 
 
 @dataclass(frozen=True)
+class Line:
+    """What an order line holds: a SKU, how many, at what unit price."""
+
+    sku: str
+    quantity: int
+    unit_price_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+@dataclass(frozen=True)
 class OrderPlaced(DomainEvent):
     user_id: str
+    lines: tuple[Line, ...]
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Self:
+        return cls(data["user_id"], tuple(Line(**line) for line in data["lines"]))
 
 
 @dataclass(frozen=True)
@@ -45,19 +64,6 @@ class OrderShipped(DomainEvent):
 @dataclass(frozen=True)
 class OrderCancelled(DomainEvent):
     reason: str
-
-
-@dataclass(frozen=True)
-class Line:
-    """What an order line holds: a SKU, how many, at what unit price."""
-
-    sku: str
-    quantity: int
-    unit_price_cents: int
-
-    @property
-    def total_cents(self) -> int:
-        return self.quantity * self.unit_price_cents
 
 
 class Status(Enum):
@@ -100,9 +106,7 @@ class Order(Aggregate):
             _check_line(line.sku, line.quantity, line.unit_price_cents)
             if prices.setdefault(line.sku, line.unit_price_cents) != line.unit_price_cents:
                 raise DomainError(f"{line.sku} is listed at two prices in order {self.id}")
-        self.record(OrderPlaced(user_id))
-        for line in lines:
-            self.add_line(line.sku, line.quantity, line.unit_price_cents)
+        self.record(OrderPlaced(user_id, tuple(lines)))
 
     def add_line(self, sku: str, quantity: int, unit_price_cents: int) -> None:
         """Add a line, or more of a SKU already ordered at the same price."""
@@ -156,12 +160,17 @@ class Order(Aggregate):
     def _placed(self, event: OrderPlaced) -> None:
         self.user_id = event.user_id
         self.status = Status.OPEN
+        for line in event.lines:
+            self._add(line)
 
     @evolves(LineAdded)
     def _line_added(self, event: LineAdded) -> None:
-        known = self.lines.get(event.sku)
-        quantity = event.quantity + (known.quantity if known else 0)
-        self.lines[event.sku] = Line(event.sku, quantity, event.unit_price_cents)
+        self._add(Line(event.sku, event.quantity, event.unit_price_cents))
+
+    def _add(self, line: Line) -> None:
+        known = self.lines.get(line.sku)
+        quantity = line.quantity + (known.quantity if known else 0)
+        self.lines[line.sku] = Line(line.sku, quantity, line.unit_price_cents)
 
     @evolves(LineRemoved)
     def _line_removed(self, event: LineRemoved) -> None:

@@ -151,12 +151,26 @@ class Aggregate:
 
     @classmethod
     def event_from(
-        cls, event_type: str, data: Mapping[str, Any], *, stream_id: str, version: int
+        cls,
+        event_type: str,
+        schema_version: int,
+        data: Mapping[str, Any],
+        *,
+        stream_id: str,
+        version: int,
     ) -> DomainEvent:
-        """The domain event for a stored payload (already upcast to the current schema)."""
+        """The domain event for a stored payload, already upcast to ``schema_version``."""
         event_class = cls._event_classes.get(event_type)
         if event_class is None:
             raise UnknownEventError(event_type, stream_id, version, cls.__name__)
+        if schema_version != event_class.schema_version:
+            raise CorruptEventError(
+                event_type,
+                stream_id,
+                version,
+                f"stored at schema version {schema_version}, the code reads version "
+                f"{event_class.schema_version}: register an upcaster",
+            )
         try:
             return event_class.from_data(data)
         except (TypeError, ValueError, KeyError) as exc:

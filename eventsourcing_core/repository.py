@@ -25,7 +25,6 @@ from eventsourcing_core.aggregate import Aggregate, DomainEvent
 from eventsourcing_core.errors import (
     AggregateNotFoundError,
     ConcurrencyError,
-    CorruptEventError,
     InvalidArgumentError,
 )
 from eventsourcing_core.events import AppendResult, NewEvent, RecordedEvent, StreamAppend
@@ -113,18 +112,9 @@ class Repository(Generic[A]):
         event_type, version, data = self._upcasters.lift(
             recorded.event_type, recorded.schema_version, recorded.data
         )
-        event = self._class.event_from(
-            event_type, data, stream_id=recorded.stream_id, version=recorded.version
+        return self._class.event_from(
+            event_type, version, data, stream_id=recorded.stream_id, version=recorded.version
         )
-        if version != event.schema_version:
-            raise CorruptEventError(
-                event_type,
-                recorded.stream_id,
-                recorded.version,
-                f"stored at schema version {version}, the code reads version "
-                f"{event.schema_version}: register an upcaster",
-            )
-        return event
 
 
 def save_all(store: EventStore, aggregates: Sequence[Aggregate]) -> list[AppendResult]:

@@ -18,7 +18,7 @@ from aggregates.order import (
 from eventsourcing_core.errors import DomainError
 from eventsourcing_core.testing import given
 
-PLACED = (OrderPlaced("alice"), LineAdded("BOOK-1", 2, 1250))
+PLACED = (OrderPlaced("alice", (Line("BOOK-1", 2, 1250),)),)
 PAID = (*PLACED, OrderPaid(2500))
 
 
@@ -26,7 +26,7 @@ def test_placing_an_order_records_it_and_its_lines() -> None:
     order = (
         given(Order)
         .when(lambda o: o.place("alice", [Line("BOOK-1", 2, 1250), Line("PEN-9", 1, 199)]))
-        .then(OrderPlaced("alice"), LineAdded("BOOK-1", 2, 1250), LineAdded("PEN-9", 1, 199))
+        .then(OrderPlaced("alice", (Line("BOOK-1", 2, 1250), Line("PEN-9", 1, 199))))
     )
     assert order.total_cents == 2699
     assert order.status is Status.OPEN
