@@ -7,7 +7,9 @@ redelivered message changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.errors import DomainError
@@ -65,6 +67,20 @@ class InventoryItem(Aggregate):
         quantity = self.deducted.get(order_id)
         if quantity is not None:
             self.record(InventoryReleased(order_id, quantity))
+
+    # -- snapshots -------------------------------------------------------------------
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return {
+            "on_hand": self.on_hand,
+            "deducted": self.deducted,
+            "released": sorted(self.released),
+        }
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        self.on_hand = state["on_hand"]
+        self.deducted = dict(state["deducted"])
+        self.released = set(state["released"])
 
     # -- evolvers --------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ once paid, and cannot be cancelled once shipped.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -149,6 +150,22 @@ class Order(Aggregate):
         if self.status in (Status.NEW, Status.SHIPPED, Status.CANCELLED):
             raise DomainError(f"cannot cancel order {self.id}: it is {self.status.value}")
         self.record(OrderCancelled(reason))
+
+    # -- snapshots -------------------------------------------------------------------
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "lines": [dataclasses.asdict(line) for line in self.lines.values()],
+            "status": self.status.value,
+            "cancel_reason": self.cancel_reason,
+        }
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        self.user_id = state["user_id"]
+        self.lines = {line["sku"]: Line(**line) for line in state["lines"]}
+        self.status = Status(state["status"])
+        self.cancel_reason = state["cancel_reason"]
 
     def _require(self, status: Status, action: str) -> None:
         if self.status is not status:

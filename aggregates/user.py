@@ -10,7 +10,9 @@ cannot both get it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.errors import DomainError
@@ -83,6 +85,12 @@ class User(Aggregate):
         """Close the account; a deactivated user cannot be changed."""
         self._require_active("deactivate")
         self.record(UserDeactivated())
+
+    def snapshot_state(self) -> dict[str, Any]:
+        return {"username": self.username, "email": self.email, "active": self.active}
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        self.username, self.email, self.active = state["username"], state["email"], state["active"]
 
     def _require_active(self, action: str) -> None:
         if not self.version:

@@ -85,6 +85,8 @@ class Aggregate:
     """Base of aggregates; subclasses set ``category`` and mark their evolvers."""
 
     category: ClassVar[str]
+    snapshot_version: ClassVar[int] = 1
+    """The format of ``snapshot_state``: bump it when it changes (old ones are then ignored)."""
     _evolvers: ClassVar[dict[str, Evolver]] = {}
     _event_classes: ClassVar[dict[str, type[DomainEvent]]] = {}
 
@@ -139,6 +141,25 @@ class Aggregate:
     def replay(self, event: DomainEvent) -> None:
         """Apply an event read from the store (nothing becomes pending)."""
         self._evolve(event)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The state as JSON values, for a snapshot. Override with ``restore_state``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not support snapshots: "
+            "implement snapshot_state and restore_state"
+        )
+
+    def restore_state(self, state: Mapping[str, Any]) -> None:
+        """Set the state from ``snapshot_state``'s output."""
+        raise NotImplementedError(f"{type(self).__name__} does not support snapshots")
+
+    @classmethod
+    def supports_snapshots(cls) -> bool:
+        """Whether the class implements ``snapshot_state`` and ``restore_state``."""
+        return (
+            cls.snapshot_state is not Aggregate.snapshot_state
+            and cls.restore_state is not Aggregate.restore_state
+        )
 
     def _evolve(self, event: DomainEvent) -> None:
         evolver = self._evolvers.get(event.event_type)

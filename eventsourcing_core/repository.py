@@ -11,6 +11,7 @@ orders.execute("42", lambda order: order.add_line("BOOK-1", 2, 12.5))
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -25,14 +26,18 @@ from eventsourcing_core.aggregate import Aggregate, DomainEvent
 from eventsourcing_core.errors import (
     AggregateNotFoundError,
     ConcurrencyError,
+    EventStoreError,
     InvalidArgumentError,
 )
 from eventsourcing_core.events import AppendResult, NewEvent, RecordedEvent, StreamAppend
+from eventsourcing_core.snapshots import Snapshot, SnapshotStore
 from eventsourcing_core.store import EventStore
 from eventsourcing_core.upcasting import Upcasters
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ATTEMPTS = 5
 
@@ -46,22 +51,77 @@ class Repository(Generic[A]):
         aggregate_class: type[A],
         *,
         upcasters: Upcasters | None = None,
+        snapshots: SnapshotStore | None = None,
+        snapshot_every: int | None = None,
     ) -> None:
+        """``snapshot_every=N``: after a save that crosses a multiple of N events, snapshot."""
+        if snapshot_every is not None:
+            if snapshots is None or not aggregate_class.supports_snapshots():
+                raise InvalidArgumentError(
+                    f"snapshot_every needs a snapshot store and a {aggregate_class.__name__} "
+                    "that implements snapshot_state and restore_state"
+                )
+            if not isinstance(snapshot_every, int) or snapshot_every < 1:
+                raise InvalidArgumentError(f"snapshot_every must be >= 1, got {snapshot_every!r}")
         self._store = store
         self._class = aggregate_class
         self._upcasters = upcasters or Upcasters()
+        self._snapshots = snapshots
+        self._snapshot_every = snapshot_every
 
     def load(self, id: str, *, at_version: int | None = None) -> A:
-        """The aggregate as its stream has it now, or as it was at ``at_version``."""
+        """The aggregate as its stream has it now, or as it was at ``at_version``.
+
+        Starts from the latest usable snapshot, if any, and replays the events after it.
+        """
         if at_version is not None and (not isinstance(at_version, int) or at_version < 1):
             raise InvalidArgumentError(f"at_version must be an int >= 1, got {at_version!r}")
         stream_id = self._class.stream_id_for(id)
-        recorded = self._store.read_stream(stream_id, limit=at_version)
-        if not recorded:
+        aggregate = self._from_snapshot(id, stream_id, at_version) or self._class(id)
+        limit = None if at_version is None else at_version - aggregate.version
+        if limit == 0:
+            return aggregate
+        recorded = self._store.read_stream(
+            stream_id, from_version=aggregate.version + 1, limit=limit
+        )
+        if not recorded and not aggregate.version:
             raise AggregateNotFoundError(self._class.__name__, stream_id)
-        aggregate = self._class(id)
         for event in recorded:
             aggregate.replay(self.domain_event(event))
+        return aggregate
+
+    def take_snapshot(self, aggregate: A) -> Snapshot:
+        """Snapshot the aggregate's saved state now."""
+        if self._snapshots is None:
+            raise InvalidArgumentError("this repository has no snapshot store")
+        if aggregate.pending_events:
+            raise InvalidArgumentError("save the aggregate before taking a snapshot")
+        snapshot = Snapshot(
+            aggregate.stream_id,
+            type(aggregate).__name__,
+            type(aggregate).snapshot_version,
+            aggregate.version,
+            aggregate.snapshot_state(),
+        )
+        self._snapshots.put(snapshot)
+        return snapshot
+
+    def _from_snapshot(self, id: str, stream_id: str, at_version: int | None) -> A | None:
+        snapshot = self._snapshots.get(stream_id) if self._snapshots else None
+        if (
+            snapshot is None
+            or snapshot.aggregate_type != self._class.__name__
+            or snapshot.state_version != self._class.snapshot_version
+            or (at_version is not None and snapshot.version > at_version)
+        ):
+            return None
+        aggregate = self._class(id)
+        try:
+            aggregate.restore_state(snapshot.state)
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("ignoring unreadable snapshot of %s: %s", stream_id, exc)
+            return None
+        aggregate.version = snapshot.version
         return aggregate
 
     def new(self, id: str) -> A:
@@ -82,8 +142,23 @@ class Repository(Generic[A]):
 
     def save(self, aggregate: A) -> AppendResult | None:
         """Append the pending events at the version the aggregate was loaded at."""
+        saved_before = aggregate.saved_version
         results = save_all(self._store, [aggregate])
+        if results and self._snapshot_due(saved_before, aggregate.version):
+            self._snapshot_quietly(aggregate)
         return results[0] if results else None
+
+    def _snapshot_due(self, before: int, after: int) -> bool:
+        every = self._snapshot_every
+        return every is not None and before // every != after // every
+
+    def _snapshot_quietly(self, aggregate: A) -> None:
+        # The events are committed: a snapshot that fails to write costs the
+        # next load some replay, and must not turn a successful save into an error.
+        try:
+            self.take_snapshot(aggregate)
+        except EventStoreError as exc:
+            logger.warning("could not snapshot %s: %s", aggregate.stream_id, exc)
 
     def execute(
         self,

@@ -112,6 +112,22 @@ SELECT category, count(*), sum(version)::bigint, max(updated_at) FROM {schema}.s
  ORDER BY category
 """
 
+_GET_SNAPSHOT = """
+SELECT stream_id, aggregate_type, state_version, version, state
+  FROM {schema}.snapshots
+ WHERE stream_id = %s
+"""
+
+_PUT_SNAPSHOT = """
+INSERT INTO {schema}.snapshots AS s (stream_id, aggregate_type, state_version, version, state)
+VALUES (%s, %s, %s, %s, %s::jsonb)
+ON CONFLICT (stream_id) DO UPDATE
+   SET aggregate_type = excluded.aggregate_type, state_version = excluded.state_version,
+       version = excluded.version, state = excluded.state, created_at = now()
+ WHERE s.version <= excluded.version
+RETURNING version
+"""
+
 _SCHEMA_REVISION = "SELECT version_num FROM {schema}.{version_table}"
 
 _TRANSACTION_IDS_AHEAD = """
@@ -144,6 +160,8 @@ class Statements:
     list_streams: str
     list_categories: str
     schema_revision: str
+    get_snapshot: str
+    put_snapshot: str
     transaction_ids_ahead: str
     oldest_running_transaction: str
 
@@ -162,6 +180,8 @@ class Statements:
             list_streams=_render(_LIST_STREAMS, schema),
             list_categories=_render(_LIST_CATEGORIES, schema),
             schema_revision=_render(_SCHEMA_REVISION, schema),
+            get_snapshot=_render(_GET_SNAPSHOT, schema),
+            put_snapshot=_render(_PUT_SNAPSHOT, schema),
             transaction_ids_ahead=_render(_TRANSACTION_IDS_AHEAD, schema),
             oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,
         )

@@ -44,7 +44,7 @@ from eventsourcing_core.validation import PreparedAppend
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
@@ -104,6 +104,11 @@ class PostgresEventStore(EventStore):
         return self._pool
 
     @property
+    def statements(self) -> Statements:
+        """The store's SQL statements, rendered for its schema."""
+        return self._statements
+
+    @property
     def schema(self) -> str:
         """The PostgreSQL schema holding the store's tables."""
         return self._statements.schema
@@ -137,12 +142,12 @@ class PostgresEventStore(EventStore):
             )
 
     def _transaction_ids(self) -> tuple[int, int]:
-        row = self._fetch_one(self._statements.transaction_ids_ahead)
+        row = self.fetch_one(self._statements.transaction_ids_ahead)
         assert row is not None
         return int(row[0]), int(row[1])
 
     def _schema_revision(self) -> str | None:
-        row = self._fetch_one(self._statements.schema_revision)
+        row = self.fetch_one(self._statements.schema_revision)
         return None if row is None else str(row[0])
 
     # -- appending -------------------------------------------------------------
@@ -188,7 +193,7 @@ class PostgresEventStore(EventStore):
         return self._fetch_events(query, (stream_id, start, limit))
 
     def _stream_version(self, stream_id: str) -> int:
-        row = self._fetch_one(self._statements.stream_version, (stream_id,))
+        row = self.fetch_one(self._statements.stream_version, (stream_id,))
         return 0 if row is None else int(row[0])
 
     def _read_all(
@@ -213,7 +218,7 @@ class PostgresEventStore(EventStore):
         return self._fetch_events(query, params)
 
     def _head(self) -> Checkpoint:
-        row = self._fetch_one(self._statements.head)
+        row = self.fetch_one(self._statements.head)
         return Checkpoint.START if row is None else Checkpoint(row[0], row[1])
 
     def _list_streams(
@@ -227,12 +232,14 @@ class PostgresEventStore(EventStore):
 
     def oldest_running_transaction(self) -> RunningTransaction | None:
         """The transaction that global readers are waiting for, if any is running."""
-        row = self._fetch_one(self._statements.oldest_running_transaction)
+        row = self.fetch_one(self._statements.oldest_running_transaction)
         return None if row is None else RunningTransaction(*row)
 
     # -- helpers -------------------------------------------------------------------
 
-    def _fetch_one(self, query: str, params: Any = None) -> tuple[Any, ...] | None:
+    def fetch_one(self, query: str, params: Any = None) -> tuple[Any, ...] | None:
+        """Run one statement on a pooled connection (retried on connection failures)."""
+
         def fetch() -> tuple[Any, ...] | None:
             with self._pool.connection() as conn:
                 return conn.execute(query, params).fetchone()

@@ -1,0 +1,31 @@
+"""Snapshots in PostgreSQL: the ``snapshots`` table, one row (the latest) per stream."""
+
+from __future__ import annotations
+
+from eventsourcing_core import serialization
+from eventsourcing_core.postgres.store import PostgresEventStore
+from eventsourcing_core.snapshots import Snapshot, SnapshotStore
+
+
+class PostgresSnapshotStore(SnapshotStore):
+    """Snapshots beside an event store, sharing its pool, schema and retry policy."""
+
+    def __init__(self, store: PostgresEventStore) -> None:
+        self._store = store
+
+    def get(self, stream_id: str) -> Snapshot | None:
+        row = self._store.fetch_one(self._store.statements.get_snapshot, (stream_id,))
+        return None if row is None else Snapshot(*row)
+
+    def put(self, snapshot: Snapshot) -> None:
+        # A newer snapshot wins: a slow writer never replaces it with an older one.
+        self._store.fetch_one(
+            self._store.statements.put_snapshot,
+            (
+                snapshot.stream_id,
+                snapshot.aggregate_type,
+                snapshot.state_version,
+                snapshot.version,
+                serialization.dumps(snapshot.state),
+            ),
+        )
