@@ -9,14 +9,19 @@ with PostgresEventStore.connect(dsn) as store:
         print(event.version, event.event_type, event.data)
 """
 
+from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.errors import (
+    AggregateNotFoundError,
     ConcurrencyError,
+    CorruptEventError,
     DatabaseUnavailableError,
+    DomainError,
     EventIdConflictError,
     EventStoreError,
     InvalidArgumentError,
     SchemaNotReadyError,
     SerializationError,
+    UnknownEventError,
 )
 from eventsourcing_core.events import (
     ANY,
@@ -37,34 +42,53 @@ from eventsourcing_core.events import (
 )
 from eventsourcing_core.memory import InMemoryEventStore
 from eventsourcing_core.postgres import PostgresEventStore, PostgresTransaction
+from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
+from eventsourcing_core.repository import Repository, retry_on_conflict, save_all
+from eventsourcing_core.snapshots import InMemorySnapshotStore, Snapshot, SnapshotStore
 from eventsourcing_core.store import EventStore, StoreTransaction
+from eventsourcing_core.upcasting import Upcasters
 
 __all__ = [
     "ANY",
     "NO_STREAM",
     "STREAM_EXISTS",
+    "Aggregate",
+    "AggregateNotFoundError",
     "AppendResult",
     "CategoryInfo",
     "Checkpoint",
     "ConcurrencyError",
+    "CorruptEventError",
     "DatabaseUnavailableError",
+    "DomainError",
+    "DomainEvent",
     "EventIdConflictError",
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
     "InMemoryEventStore",
+    "InMemorySnapshotStore",
     "InvalidArgumentError",
     "Metadata",
     "NewEvent",
     "PostgresEventStore",
+    "PostgresSnapshotStore",
     "PostgresTransaction",
     "RecordedEvent",
+    "Repository",
     "SchemaNotReadyError",
     "SerializationError",
+    "Snapshot",
+    "SnapshotStore",
     "StoreTransaction",
     "StreamAppend",
     "StreamInfo",
     "StreamState",
+    "UnknownEventError",
+    "Upcasters",
     "category_of",
+    "evolves",
+    "retry_on_conflict",
+    "save_all",
     "uuid7",
 ]
