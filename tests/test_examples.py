@@ -1,0 +1,40 @@
+"""The examples run, as a user would run them, against a real database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_quickstart_appends_retries_and_follows_the_log(empty_dsn: str) -> None:
+    out = _run("quickstart.py", "--dsn", empty_dsn)
+
+    assert "still version 2" in out
+    assert "a stale writer is refused: Wrong expected version: 1" in out
+    assert "head of the log:" in out
+
+
+@pytest.mark.parametrize("where", ["memory", "postgres"])
+def test_the_bank_account_example_models_a_domain(where: str, empty_dsn: str) -> None:
+    out = _run("bank_account.py", *(["--memory"] if where == "memory" else ["--dsn", empty_dsn]))
+
+    assert "withdrew 25.00; balance 75.00" in out
+    assert "refused: cannot withdraw 1000000 cents" in out
+    assert "at version 2 the balance was 100.00" in out
