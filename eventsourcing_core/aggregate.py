@@ -94,11 +94,16 @@ class Aggregate:
         super().__init_subclass__(**kwargs)
         evolvers = dict(cls._evolvers)
         classes = dict(cls._event_classes)
+        own: set[str] = set()
         for attribute in vars(cls).values():
             event_class = getattr(attribute, "__evolves__", None)
-            if event_class is not None:
-                evolvers[event_class.event_type] = attribute
-                classes[event_class.event_type] = event_class
+            if event_class is None:
+                continue
+            if event_class.event_type in own:
+                raise TypeError(f"{cls.__name__} has two evolvers for {event_class.event_type}")
+            own.add(event_class.event_type)
+            evolvers[event_class.event_type] = attribute
+            classes[event_class.event_type] = event_class
         cls._evolvers = evolvers
         cls._event_classes = classes
 

@@ -12,6 +12,8 @@ orders.execute("42", lambda order: order.add_line("BOOK-1", 2, 12.5))
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -219,10 +221,18 @@ def retry_on_conflict(operation: Callable[[], T], *, attempts: int = DEFAULT_ATT
     """Run ``operation`` again on ``ConcurrencyError``, at most ``attempts`` times in all."""
     if attempts < 1:
         raise InvalidArgumentError(f"attempts must be >= 1, got {attempts}")
+    try:
+        return operation()  # most commands meet no conflict: no retry machinery for them
+    except ConcurrencyError:
+        if attempts == 1:
+            raise
     retrying = Retrying(
         retry=retry_if_exception_type(ConcurrencyError),
-        stop=stop_after_attempt(attempts),
+        stop=stop_after_attempt(attempts - 1),
         wait=wait_random_exponential(multiplier=0.01, max=0.5),
+        # Jitter before every try, the first included: writers that just
+        # collided would otherwise reload and collide again in lockstep.
+        before=lambda state: time.sleep(random.uniform(0, 0.01)),
         reraise=True,
     )
     return retrying(operation)

@@ -227,3 +227,16 @@ def test_old_format_rows_written_into_the_table_are_upcast(
 
     assert accounts.load("7").balance_cents == 375
     assert [e.schema_version for e in pg_store.read_stream("account-7")] == [1, 2, 3]
+
+
+def test_an_aggregate_with_two_evolvers_for_one_event_is_refused() -> None:
+    with pytest.raises(TypeError, match="two evolvers for Deposited"):
+
+        class Twice(Aggregate):
+            category = "twice"
+
+            @evolves(Deposited)
+            def _one(self, event: Deposited) -> None: ...
+
+            @evolves(Deposited)
+            def _two(self, event: Deposited) -> None: ...
