@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, TypeAlias
 from uuid import UUID
 
@@ -79,11 +80,16 @@ class Metadata:
         """Rebuild metadata from its stored JSON object."""
         correlation = raw.get("correlation_id")
         causation = raw.get("causation_id")
+        if not (correlation or causation or raw.get("headers")):
+            return _NO_METADATA  # most events carry none: share one immutable instance
         return cls(
             correlation_id=UUID(correlation) if correlation else None,
             causation_id=UUID(causation) if causation else None,
             headers=raw.get("headers") or {},
         )
+
+
+_NO_METADATA = Metadata(headers=MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)

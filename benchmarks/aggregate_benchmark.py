@@ -1,0 +1,488 @@
+"""Loading and changing aggregates through the Repository, against the store and raw psycopg.
+
+Run: ``python -m benchmarks.aggregate_benchmark [--dsn DSN] [--quick] [--json]``.
+
+``store_benchmark`` says what the event store costs; this says what the
+aggregate layer on top of it costs, in one run on one server, in a fresh
+database (``escore_bench_agg``, dropped at the end) holding sample ``Order``
+aggregates: placed with one line, then ``LineAdded`` events over 50 SKUs
+(a SKU keeps its price), built by ``Order``'s own commands.
+
+1. Replay: ``Repository(store, Order).load(id)`` of an order with 1,000 and
+   10,000 events (no snapshots), in events/s, against raw psycopg reading the
+   same rows (``WHERE stream_id = %s ORDER BY version``, the store's columns,
+   tuples with psycopg's default loaders). Raw builds no ``RecordedEvent``,
+   no metadata, no domain event and runs no evolver: what a plain psycopg
+   user pays to read a stream at all, and the ratio says how much of that
+   speed a load keeps (target 0.5). Not a hard ceiling: psycopg's default
+   jsonb loader is the standard library's ``json``, slower than the orjson
+   the store's connections use, so a ratio above 1 is possible. A
+   diagnostic row shows ``store.read_stream`` alone, which splits the gap
+   between the store and the aggregate layer.
+2. Snapshots: the median latency of a load through a repository that
+   snapshots every 100 events, of an order at 10,000 events against one at
+   100, each with its snapshot at the head: loading should not depend on the
+   stream's length (target: within 2x).
+3. Commands: ``repo.execute(id, add_line)`` (load, decide, save: one
+   transaction per command) on 10-event orders, in ops/s, next to the
+   store's one-event ``append`` at an exact version from the same run (as in
+   ``store_benchmark``'s single writer). Each command gets its own order,
+   written beforehand, so every load reads exactly 10 events. Informational:
+   the ratio says what the read and the Python of a command add to a commit.
+
+Each measurement is bounded in count and seconds; the two sides alternate
+(ABBA order over the rounds) after a warm-up of both, and the best round of
+each side is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from aggregates.order import Line, Order
+from benchmarks.store_benchmark import (
+    DEFAULT_DSN,
+    Connection,
+    Result,
+    Step,
+    StreamVersions,
+    alternate,
+    log,
+    ours_append,
+    run_bounded,
+    safe_dsn,
+    server_dsn,
+    server_info,
+)
+from eventsourcing_core import (
+    NewEvent,
+    PostgresEventStore,
+    PostgresSnapshotStore,
+    Repository,
+    StreamAppend,
+    migrate,
+)
+from eventsourcing_core.repository import new_events
+
+BENCH_DATABASE = "escore_bench_agg"
+LOAD_SIZES = (1_000, 10_000)
+SNAPSHOT_EVERY = 100
+SNAPSHOT_SIZES = (100, 10_000)
+COMMAND_SIZE = 10
+APPEND_BATCH = 1_000
+ORDERS_PER_TRANSACTION = 100
+SKUS = 50
+LOAD_TARGET = 0.5
+SNAPSHOT_TARGET = 2.0
+
+RAW_READ = (
+    "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
+    " created_at, position, tx_id FROM escore.events WHERE stream_id = %s ORDER BY version"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How long and how much each measurement may run."""
+
+    rounds: int
+    load_seconds: float
+    latency_loads: int
+    latency_seconds: float
+    command_seconds: float
+    max_commands: int
+    warmup_runs: int
+
+
+FULL = Plan(
+    rounds=3,
+    load_seconds=2.0,
+    latency_loads=2_000,
+    latency_seconds=1.5,
+    command_seconds=3.0,
+    max_commands=6_000,
+    warmup_runs=8,
+)
+QUICK = Plan(
+    rounds=2,
+    load_seconds=0.75,
+    latency_loads=500,
+    latency_seconds=0.5,
+    command_seconds=1.0,
+    max_commands=2_000,
+    warmup_runs=6,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """The best median load latency of a small and a large aggregate, in milliseconds."""
+
+    workload: str
+    small_ms: float
+    large_ms: float
+    target: float
+
+    @property
+    def ratio(self) -> float:
+        return self.large_ms / self.small_ms if self.small_ms > 0 else 0.0
+
+    @property
+    def status(self) -> str:
+        return f"<= {self.target:.2f} " + ("PASS" if self.ratio <= self.target else "BELOW")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything one run measured."""
+
+    loads: list[Result]
+    snapshots: Latency
+    commands: Result
+
+
+# -- the sample orders ---------------------------------------------------------------
+
+
+def sku(index: int) -> str:
+    return f"SKU-{index % SKUS:03d}"
+
+
+def price_cents(index: int) -> int:
+    return 199 + (index % SKUS) * 25
+
+
+def order_events(id: str, count: int) -> list[NewEvent]:
+    """``count`` events of a valid order, recorded by its own commands."""
+    order = Order(id)
+    order.place("user-1", [Line(sku(0), 1, price_cents(0))])
+    for index in range(1, count):
+        order.add_line(sku(index), 1 + index % 3, price_cents(index))
+    return new_events(order)
+
+
+def write_order(store: PostgresEventStore, id: str, count: int) -> None:
+    """One order of ``count`` events, appended in batches at exact versions."""
+    events = order_events(id, count)
+    stream_id = Order.stream_id_for(id)
+    for start in range(0, count, APPEND_BATCH):
+        store.append(stream_id, events[start : start + APPEND_BATCH], start)
+
+
+def write_orders(store: PostgresEventStore, ids: Sequence[str], count: int) -> None:
+    """Many orders of ``count`` events, several per transaction."""
+    for start in range(0, len(ids), ORDERS_PER_TRANSACTION):
+        chunk = ids[start : start + ORDERS_PER_TRANSACTION]
+        store.append_streams(
+            [StreamAppend(Order.stream_id_for(id), order_events(id, count), 0) for id in chunk]
+        )
+
+
+def check_order(order: Order, events: int) -> None:
+    """A loaded order holds what its events say (or the benchmark measures nothing)."""
+    quantities = dict.fromkeys((sku(index) for index in range(min(events, SKUS))), 0)
+    quantities[sku(0)] = 1
+    for index in range(1, events):
+        quantities[sku(index)] += 1 + index % 3
+    actual = {line.sku: line.quantity for line in order.lines.values()}
+    if order.version != events or actual != quantities:
+        raise RuntimeError(f"order {order.id} loaded wrong: version {order.version}")
+
+
+# -- the units of work -------------------------------------------------------------------
+
+
+def load_step(repo: Repository[Order], id: str) -> Step:
+    def step() -> int:
+        return repo.load(id).version
+
+    return step
+
+
+def read_stream_step(store: PostgresEventStore, id: str) -> Step:
+    def step() -> int:
+        return len(store.read_stream(Order.stream_id_for(id)))
+
+    return step
+
+
+def raw_read_step(conn: Connection, id: str) -> Step:
+    """The stream's rows as tuples, with psycopg's default loaders."""
+
+    def step() -> int:
+        return len(conn.execute(RAW_READ, (Order.stream_id_for(id),)).fetchall())
+
+    return step
+
+
+def command_step(repo: Repository[Order], ids: Iterator[str]) -> Step:
+    """One ``add_line`` command on the next fresh order; 0 once there is none left."""
+
+    def add_line(order: Order) -> None:
+        order.add_line(sku(COMMAND_SIZE), 1, price_cents(COMMAND_SIZE))
+
+    def step() -> int:
+        id = next(ids, None)
+        if id is None:
+            return 0
+        repo.execute(id, add_line)
+        return 1
+
+    return step
+
+
+def warm_up(*steps: Step, runs: int) -> None:
+    """Run each step a few times (psycopg prepares a statement after 5 executions)."""
+    for step in steps:
+        for _ in range(runs):
+            step()
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def latencies(step: Step, count: int, seconds: float) -> list[float]:
+    """Per-run latencies of ``step``, in seconds, until ``count`` runs or ``seconds``."""
+    times: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(times) < count and time.perf_counter() < deadline:
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def alternate_medians(name: str, small: Step, large: Step, plan: Plan) -> tuple[float, float]:
+    """Median latency (ms) of each step, ABBA over the rounds; the best round of each."""
+    best = {"small": math.inf, "large": math.inf}
+    steps = {"small": small, "large": large}
+    for round_number in range(plan.rounds):
+        order = ("small", "large") if round_number % 2 == 0 else ("large", "small")
+        for side in order:
+            times = latencies(steps[side], plan.latency_loads, plan.latency_seconds)
+            median = statistics.median(times) * 1000
+            log(f"  {name} round {round_number + 1} {side}: {median:.3f} ms ({len(times)} loads)")
+            best[side] = min(best[side], median)
+    return best["small"], best["large"]
+
+
+# -- the workloads ---------------------------------------------------------------------------
+
+
+def bench_load(repo: Repository[Order], conn: Connection, events: int, plan: Plan) -> Result:
+    id = f"load-{events}"
+    ours, raw = load_step(repo, id), raw_read_step(conn, id)
+    warm_up(ours, raw, runs=plan.warmup_runs)
+    best = alternate(
+        f"load {events:,}",
+        lambda: run_bounded(ours, sys.maxsize, plan.load_seconds),
+        lambda: run_bounded(raw, sys.maxsize, plan.load_seconds),
+        plan.rounds,
+    )
+    return Result(f"Repository.load, {events:,} events", *best, target=LOAD_TARGET)
+
+
+def bench_read_stream(store: PostgresEventStore, conn: Connection, plan: Plan) -> Result:
+    """The store's share of a load: ``read_stream`` alone, no aggregate."""
+    events = LOAD_SIZES[-1]
+    id = f"load-{events}"
+    ours, raw = read_stream_step(store, id), raw_read_step(conn, id)
+    warm_up(ours, raw, runs=plan.warmup_runs)
+    best = alternate(
+        f"read_stream {events:,}",
+        lambda: run_bounded(ours, sys.maxsize, plan.load_seconds),
+        lambda: run_bounded(raw, sys.maxsize, plan.load_seconds),
+        plan.rounds,
+    )
+    return Result(f"store.read_stream alone, {events:,} events", *best, target=None)
+
+
+def bench_snapshots(store: PostgresEventStore, plan: Plan) -> Latency:
+    snapshots = PostgresSnapshotStore(store)
+    repo = Repository(store, Order, snapshots=snapshots, snapshot_every=SNAPSHOT_EVERY)
+    small_size, large_size = SNAPSHOT_SIZES
+    small, large = load_step(repo, f"snap-{small_size}"), load_step(repo, f"snap-{large_size}")
+    warm_up(small, large, runs=plan.warmup_runs)
+    best = alternate_medians("snapshot load", small, large, plan)
+    return Latency(
+        f"snapshots every {SNAPSHOT_EVERY}, snapshot at the head", *best, target=SNAPSHOT_TARGET
+    )
+
+
+def bench_commands(store: PostgresEventStore, plan: Plan) -> Result:
+    """One command per transaction against one single-event append per transaction."""
+    count = plan.warmup_runs + plan.rounds * plan.max_commands
+    ids = [f"cmd-{index}" for index in range(count)]
+    log(f"writing {count:,} orders of {COMMAND_SIZE} events for the commands...")
+    write_orders(store, ids, COMMAND_SIZE)
+    ours = command_step(Repository(store, Order), iter(ids))
+    append = ours_append(store, StreamVersions("append"), 1)
+    warm_up(ours, append, runs=plan.warmup_runs)
+    best = alternate(
+        "command",
+        lambda: run_bounded(ours, plan.max_commands, plan.command_seconds),
+        lambda: run_bounded(append, plan.max_commands, plan.command_seconds),
+        plan.rounds,
+    )
+    return Result(f"execute(add_line) on a {COMMAND_SIZE}-event order", *best, target=None)
+
+
+def write_samples(store: PostgresEventStore) -> None:
+    """The orders to load, and snapshots at the head of those loaded with snapshots."""
+    log("writing the orders to load...")
+    for events in LOAD_SIZES:
+        write_order(store, f"load-{events}", events)
+        check_order(Repository(store, Order).load(f"load-{events}"), events)
+    repo = Repository(store, Order, snapshots=PostgresSnapshotStore(store))
+    for events in SNAPSHOT_SIZES:
+        write_order(store, f"snap-{events}", events)
+        snapshot = repo.take_snapshot(repo.load(f"snap-{events}"))
+        check_order(repo.load(f"snap-{events}"), events)
+        assert snapshot.version == events
+
+
+# -- the database --------------------------------------------------------------------------------
+
+
+@contextmanager
+def bench_database(dsn: str) -> Iterator[str]:
+    """A fresh, migrated database; dropped when done."""
+    name = sql.Identifier(BENCH_DATABASE)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    bench = server_dsn(dsn, BENCH_DATABASE)
+    try:
+        migrate.upgrade(bench)
+        yield bench
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+# -- running and reporting -------------------------------------------------------------------------
+
+
+def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], Report]:
+    """Every workload, on one store opened as an application would (one connection in use)."""
+    with bench_database(dsn) as bench:
+        store = PostgresEventStore.connect(bench)
+        conn = psycopg.connect(bench, autocommit=True)
+        try:
+            info = server_info(conn)
+            write_samples(store)
+            repo = Repository(store, Order)
+            loads = [bench_load(repo, conn, events, plan) for events in LOAD_SIZES]
+            loads.append(bench_read_stream(store, conn, plan))
+            report = Report(loads, bench_snapshots(store, plan), bench_commands(store, plan))
+        finally:
+            store.close()
+            conn.close()
+    return info, report
+
+
+def markdown(info: dict[str, Any], plan: Plan, report: Report) -> str:
+    snap, cmd = report.snapshots, report.commands
+    small, large = SNAPSHOT_SIZES
+    lines = [
+        f"PostgreSQL {info['postgres']}; fsync={info['fsync']}, "
+        f"synchronous_commit={info['synchronous_commit']}, "
+        f"wal_sync_method={info['wal_sync_method']}, shared_buffers={info['shared_buffers']}",
+        f"machine: {info['cores']} cores; best of {plan.rounds} rounds per side",
+        "",
+        "| load, no snapshots | ours (events/s) | raw psycopg (events/s) | ratio | target |",
+        "|---|---:|---:|---:|---|",
+        *(
+            f"| {r.workload} | {r.ours:,.0f} | {r.raw:,.0f} | {r.ratio:.2f} | {r.status} |"
+            for r in report.loads
+        ),
+        "",
+        f"| load latency (median) | {small:,} events (ms) | {large:,} events (ms) "
+        "| ratio | target |",
+        "|---|---:|---:|---:|---|",
+        f"| {snap.workload} | {snap.small_ms:.3f} | {snap.large_ms:.3f} "
+        f"| {snap.ratio:.2f} | {snap.status} |",
+        "",
+        "| one command per transaction | command (ops/s) | store.append, 1 event (ops/s) "
+        "| command/append | |",
+        "|---|---:|---:|---:|---|",
+        f"| {cmd.workload} | {cmd.ours:,.0f} | {cmd.raw:,.0f} | {cmd.ratio:.2f} "
+        "| (informational) |",
+    ]
+    return "\n".join(lines)
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    return {
+        "workload": result.workload,
+        "ours": round(result.ours, 1),
+        "raw": round(result.raw, 1),
+        "ratio": round(result.ratio, 3),
+        "target": result.target,
+        "status": result.status,
+    }
+
+
+def as_json(info: dict[str, Any], plan: Plan, report: Report) -> str:
+    snap = report.snapshots
+    return json.dumps(
+        {
+            "server": info,
+            "plan": asdict(plan),
+            "loads": [result_json(result) for result in report.loads],
+            "snapshots": {
+                "workload": snap.workload,
+                "sizes": list(SNAPSHOT_SIZES),
+                "median_ms": [round(snap.small_ms, 4), round(snap.large_ms, 4)],
+                "ratio": round(snap.ratio, 3),
+                "target": snap.target,
+                "status": snap.status,
+            },
+            "commands": {
+                "workload": report.commands.workload,
+                "command_ops": round(report.commands.ours, 1),
+                "append_ops": round(report.commands.raw, 1),
+                "ratio": round(report.commands.ratio, 3),
+                "status": "informational",
+            },
+        },
+        indent=2,
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("DATABASE_URL", DEFAULT_DSN),
+        help="a server to benchmark on (default: $DATABASE_URL or the local server)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a short run (~30s)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    log(f"benchmarking on {safe_dsn(args.dsn)} ({'quick' if args.quick else 'full'} run)")
+    info, report = run(args.dsn, plan)
+    print(as_json(info, plan, report) if args.json else markdown(info, plan, report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
