@@ -30,6 +30,10 @@ Two kinds of method, kept apart:
 
 An aggregate lives in the stream ``"<category>-<id>"``; its ``version`` is the
 stream version it has reached, pending events included.
+
+Check every rule before the first ``record``: a command that raises after
+recording has already changed the state, and the aggregate must be thrown away
+(``Repository.execute`` reloads it for every attempt).
 """
 
 from __future__ import annotations
