@@ -98,3 +98,19 @@ class CorruptEventError(EventStoreError):
         super().__init__(
             f"cannot read {event_type} event at version {version} of {stream_id!r}: {reason}"
         )
+
+
+class ProjectionFailedError(EventStoreError):
+    """A projection's handler kept failing on an event; the projection stopped there."""
+
+    def __init__(self, projection: str, stream_id: str, version: int, reason: str) -> None:
+        self.projection = projection
+        self.stream_id = stream_id
+        self.version = version
+        super().__init__(
+            f"projection {projection!r} failed on {stream_id!r} version {version}: {reason}"
+        )
+
+
+class CheckpointConflictError(EventStoreError):
+    """Another worker moved a projection's checkpoint: this worker no longer owns it."""

@@ -170,19 +170,19 @@ class Statements:
         """Render every statement for ``schema``."""
         return cls(
             schema=schema,
-            append=_render(_APPEND, schema),
-            append_one=_render(_APPEND_ONE, schema),
-            replayed_append=_render(_REPLAYED_APPEND, schema),
-            read_stream_forward=_render(_READ_STREAM_FORWARD, schema),
-            read_stream_backward=_render(_READ_STREAM_BACKWARD, schema),
-            stream_version=_render(_STREAM_VERSION, schema),
-            head=_render(_HEAD, schema),
-            list_streams=_render(_LIST_STREAMS, schema),
-            list_categories=_render(_LIST_CATEGORIES, schema),
-            schema_revision=_render(_SCHEMA_REVISION, schema),
-            get_snapshot=_render(_GET_SNAPSHOT, schema),
-            put_snapshot=_render(_PUT_SNAPSHOT, schema),
-            transaction_ids_ahead=_render(_TRANSACTION_IDS_AHEAD, schema),
+            append=render(_APPEND, schema),
+            append_one=render(_APPEND_ONE, schema),
+            replayed_append=render(_REPLAYED_APPEND, schema),
+            read_stream_forward=render(_READ_STREAM_FORWARD, schema),
+            read_stream_backward=render(_READ_STREAM_BACKWARD, schema),
+            stream_version=render(_STREAM_VERSION, schema),
+            head=render(_HEAD, schema),
+            list_streams=render(_LIST_STREAMS, schema),
+            list_categories=render(_LIST_CATEGORIES, schema),
+            schema_revision=render(_SCHEMA_REVISION, schema),
+            get_snapshot=render(_GET_SNAPSHOT, schema),
+            put_snapshot=render(_PUT_SNAPSHOT, schema),
+            transaction_ids_ahead=render(_TRANSACTION_IDS_AHEAD, schema),
             oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,
         )
 
@@ -248,5 +248,6 @@ def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Compose
     )
 
 
-def _render(template: str, schema: str) -> str:
+def render(template: str, schema: str) -> str:
+    """A statement template rendered for ``schema``: ``{schema}``, ``{columns}``, ``{visible}``."""
     return _compose(template, schema).as_string()

@@ -44,7 +44,7 @@ from eventsourcing_core.validation import PreparedAppend
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
@@ -225,10 +225,10 @@ class PostgresEventStore(EventStore):
         self, *, category: str | None, after: str | None, limit: int
     ) -> list[StreamInfo]:
         params = {"category": category, "after": after, "limit": limit}
-        return [StreamInfo(*row) for row in self._fetch_all(self._statements.list_streams, params)]
+        return [StreamInfo(*row) for row in self.fetch_all(self._statements.list_streams, params)]
 
     def _list_categories(self) -> list[CategoryInfo]:
-        return [CategoryInfo(*row) for row in self._fetch_all(self._statements.list_categories)]
+        return [CategoryInfo(*row) for row in self.fetch_all(self._statements.list_categories)]
 
     def oldest_running_transaction(self) -> RunningTransaction | None:
         """The transaction that global readers are waiting for, if any is running."""
@@ -246,7 +246,18 @@ class PostgresEventStore(EventStore):
 
         return self._run(fetch)
 
-    def _fetch_all(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    def execute(self, query: str, params: Any = None) -> int:
+        """Run one statement on a pooled connection; the number of rows it touched."""
+
+        def run() -> int:
+            with self._pool.connection() as conn:
+                return conn.execute(query, params).rowcount
+
+        return self._run(run)
+
+    def fetch_all(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one query on a pooled connection and return every row (retried)."""
+
         def fetch() -> list[tuple[Any, ...]]:
             with self._pool.connection() as conn:
                 return conn.execute(query, params).fetchall()

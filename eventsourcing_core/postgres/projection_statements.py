@@ -1,0 +1,130 @@
+"""The SQL of projection workers, by name, rendered once per schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventsourcing_core.postgres.statements import render
+
+_ENSURE_CHECKPOINT = "INSERT INTO {schema}.checkpoints (name) VALUES (%s) ON CONFLICT DO NOTHING"
+
+_GET_CHECKPOINT = "SELECT tx_id, position FROM {schema}.checkpoints WHERE name = %s"
+
+# Compare-and-set: a worker that lost ownership (or a second worker that
+# wrongly believes it owns the projection) moves nothing and rolls back.
+_ADVANCE_CHECKPOINT = """
+UPDATE {schema}.checkpoints
+   SET tx_id = %(tx_id)s, position = %(position)s, processed = processed + %(count)s,
+       status = 'running', updated_at = now()
+ WHERE name = %(name)s AND tx_id = %(old_tx_id)s AND position = %(old_position)s
+"""
+
+_SET_STATUS = """
+UPDATE {schema}.checkpoints SET status = %s, updated_at = now() WHERE name = %s
+"""
+
+_RECORD_FAILURE = """
+UPDATE {schema}.checkpoints
+   SET status = 'failed', last_error = %s, error_at = now(), updated_at = now()
+ WHERE name = %s
+"""
+
+_RECORD_ERROR = """
+UPDATE {schema}.checkpoints SET last_error = %s, error_at = now() WHERE name = %s
+"""
+
+_PARK_EVENT = """
+INSERT INTO {schema}.parked_events
+    (projection, event_id, tx_id, position, stream_id, version, event_type, error, attempts)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (projection, event_id) DO UPDATE
+   SET error = excluded.error, attempts = excluded.attempts, parked_at = now()
+"""
+
+_PARKED = """
+SELECT event_id, stream_id, version, event_type, error, attempts, parked_at
+  FROM {schema}.parked_events
+ WHERE projection = %s
+ ORDER BY tx_id, position
+"""
+
+_UNPARK = "DELETE FROM {schema}.parked_events WHERE projection = %s AND event_id = %s"
+
+_RESET = """
+UPDATE {schema}.checkpoints
+   SET tx_id = 0, position = 0, processed = 0, status = 'idle', last_error = NULL,
+       error_at = NULL, updated_at = now()
+ WHERE name = %s
+"""
+
+_FORGET_PARKED = "DELETE FROM {schema}.parked_events WHERE projection = %s"
+
+_STATUS = """
+SELECT c.name, c.tx_id, c.position, c.status, c.processed, c.last_error, c.error_at,
+       c.updated_at,
+       (SELECT count(*) FROM {schema}.parked_events p WHERE p.projection = c.name)
+  FROM {schema}.checkpoints c
+ WHERE c.name = %s
+"""
+
+# Events still to process: filters as the projection's, visible events only.
+_LAG = """
+SELECT count(*) FROM {schema}.events
+ WHERE (tx_id, position) > (%(tx_id)s, %(position)s)
+   AND {visible}
+   AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
+   AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s))
+"""
+
+_TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
+
+_UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
+
+_MARK_PROCESSED = """
+INSERT INTO {schema}.processed_events (handler, event_id) VALUES (%s, %s)
+ON CONFLICT DO NOTHING
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatements:
+    """The projection statements of one schema, rendered to text once."""
+
+    ensure_checkpoint: str
+    get_checkpoint: str
+    advance_checkpoint: str
+    set_status: str
+    record_failure: str
+    record_error: str
+    park_event: str
+    parked: str
+    unpark: str
+    reset: str
+    forget_parked: str
+    status: str
+    lag: str
+    try_lock: str
+    unlock: str
+    mark_processed: str
+
+    @classmethod
+    def for_schema(cls, schema: str) -> ProjectionStatements:
+        """Render every statement for ``schema``."""
+        return cls(
+            ensure_checkpoint=render(_ENSURE_CHECKPOINT, schema),
+            get_checkpoint=render(_GET_CHECKPOINT, schema),
+            advance_checkpoint=render(_ADVANCE_CHECKPOINT, schema),
+            set_status=render(_SET_STATUS, schema),
+            record_failure=render(_RECORD_FAILURE, schema),
+            record_error=render(_RECORD_ERROR, schema),
+            park_event=render(_PARK_EVENT, schema),
+            parked=render(_PARKED, schema),
+            unpark=render(_UNPARK, schema),
+            reset=render(_RESET, schema),
+            forget_parked=render(_FORGET_PARKED, schema),
+            status=render(_STATUS, schema),
+            lag=render(_LAG, schema),
+            try_lock=_TRY_LOCK,
+            unlock=_UNLOCK,
+            mark_processed=render(_MARK_PROCESSED, schema),
+        )

@@ -1,0 +1,295 @@
+"""Projection workers on PostgreSQL: catch-up, checkpoints, ownership, failures.
+
+Each batch of events and the checkpoint that follows it commit in one
+transaction (the checkpoint by compare-and-set), so a crash at any point
+neither loses an event nor applies one twice, and a worker that lost
+ownership cannot move a checkpoint.
+
+One active worker per projection: a worker owns a projection while it holds a
+session-level advisory lock on a connection of its own. When the worker dies,
+PostgreSQL drops the connection and the lock with it; a standby worker tries
+the locks it lacks every ``claim_interval`` seconds (1 s by default), so it
+takes over within that interval once the server notices the dead connection
+(at once when the process exits; after TCP keepalive when a host vanishes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from eventsourcing_core.errors import (
+    CheckpointConflictError,
+    EventStoreError,
+    ProjectionFailedError,
+)
+from eventsourcing_core.events import Checkpoint, RecordedEvent
+from eventsourcing_core.postgres.errors import is_transient
+from eventsourcing_core.postgres.projection_statements import ProjectionStatements
+from eventsourcing_core.postgres.store import PostgresEventStore
+from eventsourcing_core.projection import ErrorPolicy, Params, Projection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """Where a projection is and how it is doing."""
+
+    name: str
+    checkpoint: Checkpoint
+    status: str
+    processed: int
+    last_error: str | None
+    error_at: datetime | None
+    updated_at: datetime
+    parked: int
+    lag: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event a projection put aside after its handler kept failing on it."""
+
+    event_id: Any
+    stream_id: str
+    version: int
+    event_type: str
+    error: str
+    attempts: int
+    parked_at: datetime
+
+
+class _Session:
+    """A projection's ``SqlSession`` on the batch's transaction."""
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self._connection = connection
+
+    def execute(self, query: str, params: Params = None) -> None:
+        self._connection.execute(query, params)
+
+    def fetchone(self, query: str, params: Params = None) -> tuple[Any, ...] | None:
+        return self._connection.execute(query, params).fetchone()
+
+    def fetchall(self, query: str, params: Params = None) -> list[tuple[Any, ...]]:
+        return self._connection.execute(query, params).fetchall()
+
+
+class ProjectionRunner:
+    """Runs one projection, batch by batch."""
+
+    def __init__(
+        self, store: PostgresEventStore, projection: Projection, *, batch_size: int = 500
+    ) -> None:
+        self._store = store
+        self._projection = projection
+        self._batch_size = batch_size
+        self._sql = ProjectionStatements.for_schema(store.schema)
+
+    @property
+    def name(self) -> str:
+        return self._projection.name
+
+    @property
+    def lock_key(self) -> str:
+        """The advisory lock that says which worker owns this projection."""
+        return f"{self._store.schema}.projection.{self.name}"
+
+    def setup(self) -> None:
+        """Create the read model's tables and the checkpoint row, if missing."""
+        with self._transaction() as (conn, session):
+            self._projection.setup(session)
+            conn.execute(self._sql.ensure_checkpoint, [self.name])
+
+    def run_batch(self) -> int:
+        """Apply the next batch; the number of events done (0 when caught up)."""
+        checkpoint = self.checkpoint()
+        batch = self._store.read_all(
+            after=checkpoint,
+            limit=self._batch_size,
+            event_types=self._projection.event_types,
+            categories=self._projection.categories,
+        )
+        if not batch:
+            return 0
+        try:
+            self._apply(batch, checkpoint)
+            return len(batch)
+        except CheckpointConflictError:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+        # A handler failed somewhere in the batch: go one event at a time.
+        for event in batch:
+            self._apply_with_retries(event, checkpoint)
+            checkpoint = event.checkpoint
+        return len(batch)
+
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint the projection has committed."""
+        row = self._store.fetch_one(self._sql.get_checkpoint, [self.name])
+        return Checkpoint.START if row is None else Checkpoint(row[0], row[1])
+
+    def status(self) -> ProjectionStatus:
+        """Checkpoint, state, errors, parked events and lag."""
+        row = self._store.fetch_one(self._sql.status, [self.name])
+        if row is None:
+            raise EventStoreError(f"projection {self.name!r} has never run")
+        name, tx_id, position, status, processed, last_error, error_at, updated_at, parked = row
+        checkpoint = Checkpoint(tx_id, position)
+        return ProjectionStatus(
+            name=name,
+            checkpoint=checkpoint,
+            status=status,
+            processed=processed,
+            last_error=last_error,
+            error_at=error_at,
+            updated_at=updated_at,
+            parked=parked,
+            lag=self._lag(checkpoint),
+        )
+
+    def reset(self) -> None:
+        """Empty the read model and move the checkpoint to the start, in one transaction."""
+        with self._transaction() as (conn, session):
+            self._projection.clear(session)
+            conn.execute(self._sql.reset, [self.name])
+            conn.execute(self._sql.forget_parked, [self.name])
+
+    def parked(self) -> list[ParkedEvent]:
+        """The events this projection put aside, in log order."""
+        rows = self._store.fetch_all(self._sql.parked, [self.name])
+        return [ParkedEvent(*row) for row in rows]
+
+    def retry_parked(self) -> int:
+        """Apply parked events again (after fixing the handler); the number that now passed."""
+        done = 0
+        for parked in self.parked():
+            [event] = self._store.read_stream(
+                parked.stream_id, from_version=parked.version, limit=1
+            )
+            try:
+                with self._transaction() as (conn, session):
+                    self._projection.apply(event, session)
+                    conn.execute(self._sql.unpark, [self.name, parked.event_id])
+            except Exception as exc:
+                self._park(event, exc, parked.attempts + 1, advance=None)
+                return done
+            done += 1
+        return done
+
+    def wait_for(self, checkpoint: Checkpoint, *, timeout: float = 10.0) -> bool:
+        """Wait until the projection has processed ``checkpoint``; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.checkpoint() < checkpoint:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def set_status(self, status: str) -> None:
+        """Record the projection as idle, running, stopped or failed."""
+        self._store.execute(self._sql.set_status, [status, self.name])
+
+    # -- applying ------------------------------------------------------------------
+
+    def _apply(self, events: Sequence[RecordedEvent], checkpoint: Checkpoint) -> None:
+        with self._transaction() as (conn, session):
+            for event in events:
+                self._projection.apply(event, session)
+            self._advance(conn, checkpoint, events[-1].checkpoint, len(events))
+
+    def _advance(
+        self, conn: psycopg.Connection[Any], old: Checkpoint, new: Checkpoint, count: int
+    ) -> None:
+        moved = conn.execute(
+            self._sql.advance_checkpoint,
+            {
+                "name": self.name,
+                "tx_id": new.tx_id,
+                "position": new.position,
+                "count": count,
+                "old_tx_id": old.tx_id,
+                "old_position": old.position,
+            },
+        ).rowcount
+        if moved != 1:
+            raise CheckpointConflictError(
+                f"the checkpoint of {self.name!r} is no longer at {old}: another worker owns it"
+            )
+
+    def _apply_with_retries(self, event: RecordedEvent, checkpoint: Checkpoint) -> None:
+        attempts = max(1, self._projection.max_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                self._apply([event], checkpoint)
+                return
+            except CheckpointConflictError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                failure = exc
+                logger.warning(
+                    "%s: attempt %d on %s failed: %s", self.name, attempt, event.stream_id, exc
+                )
+                time.sleep(min(0.05 * attempt, 0.5))
+        if self._projection.on_error is ErrorPolicy.PARK:
+            self._park(event, failure, attempts, advance=checkpoint)
+            return
+        reason = f"{type(failure).__name__}: {failure}"
+        self._store.execute(self._sql.record_failure, [reason, self.name])
+        raise ProjectionFailedError(self.name, event.stream_id, event.version, reason) from failure
+
+    def _park(
+        self, event: RecordedEvent, failure: Exception, attempts: int, *, advance: Checkpoint | None
+    ) -> None:
+        reason = f"{type(failure).__name__}: {failure}"
+        with self._transaction() as (conn, _):
+            conn.execute(
+                self._sql.park_event,
+                [
+                    self.name,
+                    event.event_id,
+                    event.tx_id,
+                    event.position,
+                    event.stream_id,
+                    event.version,
+                    event.event_type,
+                    reason,
+                    attempts,
+                ],
+            )
+            conn.execute(self._sql.record_error, [reason, self.name])
+            if advance is not None:
+                self._advance(conn, advance, event.checkpoint, 1)
+        logger.error(
+            "%s: parked %s version %d: %s", self.name, event.stream_id, event.version, reason
+        )
+
+    def _lag(self, checkpoint: Checkpoint) -> int:
+        projection = self._projection
+        row = self._store.fetch_one(
+            self._sql.lag,
+            {
+                "tx_id": checkpoint.tx_id,
+                "position": checkpoint.position,
+                "categories": list(projection.categories) if projection.categories else None,
+                "event_types": list(projection.event_types) if projection.event_types else None,
+            },
+        )
+        return 0 if row is None else int(row[0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], _Session]]:
+        with self._store.pool.connection() as conn, conn.transaction():
+            yield conn, _Session(conn)

@@ -1,0 +1,170 @@
+"""A worker process that runs several projections until told to stop.
+
+    worker = ProjectionWorker(store, [UserDirectory(), OrderSummary()])
+    worker.run_until_signalled()        # Ctrl-C or SIGTERM: finish the batch, let go
+
+Start the same worker in several processes: each projection is run by one of
+them at a time (see ``projections.py`` for ownership and takeover).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+import psycopg
+
+from eventsourcing_core.errors import (
+    CheckpointConflictError,
+    InvalidArgumentError,
+    ProjectionFailedError,
+)
+from eventsourcing_core.postgres.errors import is_transient
+from eventsourcing_core.postgres.projection_statements import ProjectionStatements
+from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.postgres.store import PostgresEventStore
+from eventsourcing_core.projection import Projection
+
+logger = logging.getLogger(__name__)
+
+_MAX_BACKOFF = 5.0
+
+
+class ProjectionWorker:
+    """Runs the projections it owns, claims the ones nobody owns, until stopped."""
+
+    def __init__(
+        self,
+        store: PostgresEventStore,
+        projections: Sequence[Projection],
+        *,
+        batch_size: int = 500,
+        idle_wait: float = 0.5,
+        claim_interval: float = 1.0,
+    ) -> None:
+        names = [projection.name for projection in projections]
+        if len(set(names)) != len(names):
+            raise InvalidArgumentError(f"projection names must be unique: {names}")
+        self._store = store
+        self._runners = [ProjectionRunner(store, p, batch_size=batch_size) for p in projections]
+        self._sql = ProjectionStatements.for_schema(store.schema)
+        self._idle_wait = idle_wait
+        self._claim_interval = claim_interval
+        self._lock_connection: psycopg.Connection[Any] | None = None
+        self._owned: set[str] = set()
+        self._failed: set[str] = set()
+
+    @property
+    def owned(self) -> frozenset[str]:
+        """The projections this worker runs now."""
+        return frozenset(self._owned)
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until ``stop`` is set; the batch under way commits first."""
+        backoff = 0.1
+        next_claim = 0.0
+        try:
+            self._setup()
+            while not stop.is_set():
+                try:
+                    if time.monotonic() >= next_claim:
+                        self._claim()
+                        next_claim = time.monotonic() + self._claim_interval
+                    progressed = self._run_owned(stop)
+                    backoff = 0.1
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    logger.warning("connection lost (%s); retrying in %.1fs", exc, backoff)
+                    self._lose_ownership()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+                    continue
+                if not progressed:
+                    stop.wait(self._idle_wait)
+        finally:
+            self._release()
+
+    def run_until_signalled(self) -> None:
+        """Run in the main thread until SIGINT or SIGTERM."""
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            logger.info("signal %d: stopping after the current batch", signum)
+            stop.set()
+
+        previous = {
+            sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            self.run(stop)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _setup(self) -> None:
+        for runner in self._runners:
+            runner.setup()
+
+    def _claim(self) -> None:
+        connection = self._connection()
+        connection.execute("SELECT 1")  # a lost lock connection means lost ownership
+        for runner in self._runners:
+            if runner.name in self._owned:
+                continue
+            row = connection.execute(self._sql.try_lock, [runner.lock_key]).fetchone()
+            if row is not None and row[0]:
+                self._owned.add(runner.name)
+                self._failed.discard(runner.name)
+                runner.set_status("running")
+                logger.info("now running projection %s", runner.name)
+
+    def _run_owned(self, stop: threading.Event) -> bool:
+        progressed = False
+        for runner in self._runners:
+            if stop.is_set():
+                break
+            if runner.name not in self._owned or runner.name in self._failed:
+                continue
+            try:
+                progressed |= runner.run_batch() > 0
+            except ProjectionFailedError as failure:
+                logger.error("%s", failure)
+                self._failed.add(runner.name)
+            except CheckpointConflictError as conflict:
+                logger.warning("%s", conflict)
+                self._unlock(runner)
+        return progressed
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._lock_connection is None or self._lock_connection.closed:
+            self._owned.clear()
+            conninfo = self._store.pool.conninfo
+            dsn = conninfo() if callable(conninfo) else conninfo
+            self._lock_connection = psycopg.connect(dsn, autocommit=True)
+        return self._lock_connection
+
+    def _unlock(self, runner: ProjectionRunner) -> None:
+        self._owned.discard(runner.name)
+        if self._lock_connection is not None and not self._lock_connection.closed:
+            self._lock_connection.execute(self._sql.unlock, [runner.lock_key])
+
+    def _lose_ownership(self) -> None:
+        self._owned.clear()
+        if self._lock_connection is not None:
+            self._lock_connection.close()
+            self._lock_connection = None
+
+    def _release(self) -> None:
+        for runner in self._runners:
+            if runner.name in self._owned and runner.name not in self._failed:
+                try:
+                    runner.set_status("stopped")
+                except Exception as exc:  # the server may be gone; the lock goes with it
+                    logger.warning("could not mark %s stopped: %s", runner.name, exc)
+        self._lose_ownership()
