@@ -10,6 +10,7 @@ them at a time (see ``projections.py`` for ownership and takeover).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -146,7 +147,10 @@ class ProjectionWorker:
             self._owned.clear()
             conninfo = self._store.pool.conninfo
             dsn = conninfo() if callable(conninfo) else conninfo
-            self._lock_connection = psycopg.connect(dsn, autocommit=True)
+            # Named, so pg_stat_activity shows which process owns which lock.
+            self._lock_connection = psycopg.connect(
+                dsn, autocommit=True, application_name=f"escore worker {os.getpid()}"
+            )
         return self._lock_connection
 
     def _unlock(self, runner: ProjectionRunner) -> None:
