@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -145,3 +146,14 @@ def test_waiting_for_a_checkpoint_returns_once_it_is_processed(
     assert not runner.wait_for(target, timeout=0.05)
     runner.run_batch()
     assert runner.wait_for(target, timeout=1)
+
+
+def test_workers_starting_together_set_up_the_read_model_once(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    runners = [ProjectionRunner(pg_store, Tally()) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda runner: runner.setup(), runners, timeout=30))
+
+    assert _tally(dsn) == {}
+    assert runners[0].checkpoint() == Checkpoint.START

@@ -76,6 +76,10 @@ SELECT count(*) FROM {schema}.events
    AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s))
 """
 
+# Workers starting together would race on CREATE TABLE IF NOT EXISTS, which
+# PostgreSQL does not make safe against concurrent creators: queue them.
+_SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
 
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
@@ -103,6 +107,7 @@ class ProjectionStatements:
     forget_parked: str
     status: str
     lag: str
+    setup_lock: str
     try_lock: str
     unlock: str
     mark_processed: str
@@ -124,6 +129,7 @@ class ProjectionStatements:
             forget_parked=render(_FORGET_PARKED, schema),
             status=render(_STATUS, schema),
             lag=render(_LAG, schema),
+            setup_lock=_SETUP_LOCK,
             try_lock=_TRY_LOCK,
             unlock=_UNLOCK,
             mark_processed=render(_MARK_PROCESSED, schema),

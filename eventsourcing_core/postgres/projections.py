@@ -106,6 +106,7 @@ class ProjectionRunner:
     def setup(self) -> None:
         """Create the read model's tables and the checkpoint row, if missing."""
         with self._transaction() as (conn, session):
+            conn.execute(self._sql.setup_lock, [f"{self._store.schema}.projection-setup"])
             self._projection.setup(session)
             conn.execute(self._sql.ensure_checkpoint, [self.name])
 
