@@ -1,0 +1,33 @@
+"""Inventory levels: stock on hand per SKU."""
+
+from __future__ import annotations
+
+from eventsourcing_core.events import RecordedEvent
+from eventsourcing_core.projection import Projection, SqlSession
+from projections.user_directory import entity_id
+
+_CHANGE = {"StockReceived": 1, "InventoryDeducted": -1, "InventoryReleased": 1}
+
+
+class InventoryLevels(Projection):
+    name = "inventory_levels"
+    categories = ("inventory",)
+
+    def setup(self, sql: SqlSession) -> None:
+        sql.execute(
+            "CREATE TABLE IF NOT EXISTS inventory_levels ("
+            " sku text PRIMARY KEY, on_hand bigint NOT NULL)"
+        )
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        sign = _CHANGE.get(event.event_type)
+        if sign is None:
+            return
+        sql.execute(
+            "INSERT INTO inventory_levels VALUES (%s, %s) ON CONFLICT (sku)"
+            " DO UPDATE SET on_hand = inventory_levels.on_hand + excluded.on_hand",
+            [entity_id(event), sign * event.data["quantity"]],
+        )
+
+    def clear(self, sql: SqlSession) -> None:
+        sql.execute("DELETE FROM inventory_levels")

@@ -1,0 +1,61 @@
+"""The user directory: who is registered, under which username and email, active or not."""
+
+from __future__ import annotations
+
+from eventsourcing_core.events import RecordedEvent
+from eventsourcing_core.projection import Projection, SqlSession
+
+
+def entity_id(event: RecordedEvent) -> str:
+    """The aggregate id of an event's stream: ``order-42`` -> ``42``."""
+    return event.stream_id.partition("-")[2]
+
+
+class UserDirectory(Projection):
+    name = "user_directory"
+    categories = ("user",)
+
+    def setup(self, sql: SqlSession) -> None:
+        sql.execute(
+            "CREATE TABLE IF NOT EXISTS user_directory ("
+            " user_id text PRIMARY KEY, username text NOT NULL, email text NOT NULL,"
+            " status text NOT NULL)"
+        )
+        sql.execute(
+            "CREATE INDEX IF NOT EXISTS user_directory_username_idx ON user_directory (username)"
+        )
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        user_id, data = entity_id(event), event.data
+        match event.event_type:
+            case "UserRegistered":
+                sql.execute(
+                    "INSERT INTO user_directory VALUES (%s, %s, %s, 'active')",
+                    [user_id, data["username"], data["email"]],
+                )
+            case "EmailChanged":
+                sql.execute(
+                    "UPDATE user_directory SET email = %s WHERE user_id = %s",
+                    [data["email"], user_id],
+                )
+            case "UserRenamed":
+                sql.execute(
+                    "UPDATE user_directory SET username = %s WHERE user_id = %s",
+                    [data["username"], user_id],
+                )
+            case "UserDeactivated":
+                sql.execute(
+                    "UPDATE user_directory SET status = 'deactivated' WHERE user_id = %s",
+                    [user_id],
+                )
+
+    def clear(self, sql: SqlSession) -> None:
+        sql.execute("DELETE FROM user_directory")
+
+    @staticmethod
+    def find_by_username(sql: SqlSession, username: str) -> tuple[str, str, str] | None:
+        """(user_id, email, status) of the user with ``username``, if any."""
+        row = sql.fetchone(
+            "SELECT user_id, email, status FROM user_directory WHERE username = %s", [username]
+        )
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]))

@@ -1,0 +1,107 @@
+"""The sample projections over the sample domains, on the real server."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from aggregates.inventory import InventoryItem
+from aggregates.order import Line, Order
+from aggregates.user import User
+from aggregates.users import register_user, rename_user
+from eventsourcing_core import PostgresEventStore, Repository
+from eventsourcing_core.postgres.projections import ProjectionRunner
+from projections import InventoryLevels, OrderSummary, UserDirectory
+
+
+def _play_stories(store: PostgresEventStore) -> None:
+    register_user(store, "1", "alice", "alice@example.com")
+    register_user(store, "2", "bob", "bob@example.com")
+    rename_user(store, "2", "robert")
+    users = Repository(store, User)
+    users.execute("1", lambda user: user.change_email("alice@new.example"))
+    users.execute("2", lambda user: user.deactivate())
+
+    orders = Repository(store, Order)
+    for order_id, lines in [("a", [Line("BOOK-1", 2, 1250)]), ("b", [Line("PEN-9", 1, 199)])]:
+        order = orders.new(order_id)
+        order.place("1", lines)
+        orders.save(order)
+    orders.execute("a", lambda order: order.add_line("PEN-9", 3, 199))
+    orders.execute("a", lambda order: order.remove_line("PEN-9"))
+    orders.execute("a", lambda order: order.pay(2500))
+    orders.execute("a", lambda order: order.ship())
+    orders.execute("b", lambda order: order.pay(199))
+    orders.execute("b", lambda order: order.cancel("changed mind"))
+
+    items = Repository(store, InventoryItem)
+    item = items.new("BOOK-1")
+    item.receive(10)
+    items.save(item)
+    items.execute("BOOK-1", lambda i: i.deduct("a", 2))
+    items.execute("BOOK-1", lambda i: i.deduct("b", 1))
+    items.execute("BOOK-1", lambda i: i.release("b"))
+
+
+def _rows(dsn: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(query).fetchall()
+
+
+@pytest.fixture
+def runners(pg_store: PostgresEventStore) -> list[ProjectionRunner]:
+    runners = [
+        ProjectionRunner(pg_store, projection)
+        for projection in (UserDirectory(), OrderSummary(), InventoryLevels())
+    ]
+    for runner in runners:
+        runner.setup()
+    return runners
+
+
+def _catch_up(runners: list[ProjectionRunner]) -> None:
+    for runner in runners:
+        while runner.run_batch():
+            pass
+
+
+def _read_models(dsn: str) -> list[list[tuple[object, ...]]]:
+    return [
+        _rows(dsn, "SELECT * FROM user_directory ORDER BY user_id"),
+        _rows(dsn, "SELECT order_id, status, lines, total_cents FROM order_summary ORDER BY 1"),
+        _rows(dsn, "SELECT * FROM user_order_totals ORDER BY user_id"),
+        _rows(dsn, "SELECT * FROM inventory_levels ORDER BY sku"),
+    ]
+
+
+def test_the_read_models_tell_the_stories(
+    pg_store: PostgresEventStore, runners: list[ProjectionRunner], dsn: str
+) -> None:
+    _play_stories(pg_store)
+    _catch_up(runners)
+
+    users, orders, totals, stock = _read_models(dsn)
+    assert users == [
+        ("1", "alice", "alice@new.example", "active"),
+        ("2", "robert", "bob@example.com", "deactivated"),
+    ]
+    assert orders == [
+        ("a", "shipped", {"BOOK-1": {"quantity": 2, "unit_price_cents": 1250}}, 2500),
+        ("b", "cancelled", {"PEN-9": {"quantity": 1, "unit_price_cents": 199}}, 199),
+    ]
+    assert totals == [("1", 2, 2500)]
+    assert stock == [("BOOK-1", 8)]
+
+
+def test_a_rebuild_gives_the_same_read_models(
+    pg_store: PostgresEventStore, runners: list[ProjectionRunner], dsn: str
+) -> None:
+    _play_stories(pg_store)
+    _catch_up(runners)
+    before = _read_models(dsn)
+
+    for runner in runners:
+        runner.reset()
+    _catch_up(runners)
+
+    assert _read_models(dsn) == before
