@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore
 from eventsourcing_core.errors import CheckpointConflictError, ProjectionFailedError
 from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.postgres.worker import ProjectionWorker
 from tests.tally import ParkingTally, Tally
 
 
@@ -157,3 +161,43 @@ def test_workers_starting_together_set_up_the_read_model_once(
 
     assert _tally(dsn) == {}
     assert runners[0].checkpoint() == Checkpoint.START
+
+
+def _run_worker(store: PostgresEventStore, idle_wait: float) -> tuple[threading.Event, Any]:
+    stop = threading.Event()
+    worker = ProjectionWorker(store, [Tally()], idle_wait=idle_wait, claim_interval=0.05)
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    return stop, thread
+
+
+def test_a_notification_wakes_an_idle_worker_long_before_its_next_poll(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    stop, thread = _run_worker(pg_store, idle_wait=30.0)
+    try:
+        _append(pg_store, "tally-1", 1)  # the worker sets up, then goes idle on notifications
+        runner = ProjectionRunner(pg_store, Tally())
+        assert runner.wait_for(pg_store.head(), timeout=5)
+        time.sleep(0.3)
+
+        started = time.monotonic()
+        _append(pg_store, "tally-1", 1)
+        assert runner.wait_for(pg_store.head(), timeout=5)
+        assert time.monotonic() - started < 2.0
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert len(_tally(dsn)) == 2
+
+
+def test_without_notifications_the_worker_still_polls(dsn: str) -> None:
+    with PostgresEventStore.connect(dsn, notify=False) as quiet:
+        stop, thread = _run_worker(quiet, idle_wait=0.1)
+        try:
+            _append(quiet, "tally-1", 3)
+            assert ProjectionRunner(quiet, Tally()).wait_for(quiet.head(), timeout=5)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+    assert len(_tally(dsn)) == 3

@@ -33,6 +33,7 @@ from eventsourcing_core.events import (
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import is_event_id_race, translate
+from eventsourcing_core.postgres.notifier import Notifier
 from eventsourcing_core.postgres.statements import (
     Statements,
     category_parameter,
@@ -67,11 +68,22 @@ class RunningTransaction:
 class PostgresEventStore(EventStore):
     """Event store on PostgreSQL. Create it with ``connect(dsn)``; close it when done."""
 
-    def __init__(self, pool: Pool, *, schema: str = DEFAULT_SCHEMA, owns_pool: bool = False):
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        owns_pool: bool = False,
+        notify: bool = True,
+    ):
+        """``notify``: wake projection workers after each committed append (see notifier.py)."""
         self._pool = pool
         self._owns_pool = owns_pool
         self._statements = Statements.for_schema(schema)
         self._retry = RetryPolicy(pool)
+        conninfo = pool.conninfo
+        dsn = conninfo() if callable(conninfo) else conninfo
+        self._notifier = Notifier(dsn, schema) if notify else None
 
     @classmethod
     def connect(
@@ -82,6 +94,7 @@ class PostgresEventStore(EventStore):
         min_size: int = 1,
         max_size: int = 10,
         timeout: float = 30.0,
+        notify: bool = True,
     ) -> PostgresEventStore:
         """Open a pool on ``dsn`` and check that the schema is migrated."""
         try:
@@ -90,7 +103,7 @@ class PostgresEventStore(EventStore):
             raise DatabaseUnavailableError(
                 f"cannot connect to the database within {timeout:g}s: {exc}"
             ) from None
-        store = cls(pool, schema=schema, owns_pool=True)
+        store = cls(pool, schema=schema, owns_pool=True, notify=notify)
         try:
             store.check_schema()
         except BaseException:
@@ -114,8 +127,14 @@ class PostgresEventStore(EventStore):
         return self._statements.schema
 
     def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.close()
         if self._owns_pool:
             self._pool.close()
+
+    def _committed(self) -> None:
+        if self._notifier is not None:
+            self._notifier.poke()
 
     def check_schema(self) -> None:
         """Raise ``SchemaNotReadyError`` unless the schema is ready for this code.
@@ -160,6 +179,7 @@ class PostgresEventStore(EventStore):
                 yield PostgresTransaction(conn, self._statements)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
+        self._committed()
 
     def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
         def attempt() -> list[AppendResult]:
@@ -177,7 +197,9 @@ class PostgresEventStore(EventStore):
                 with conn.transaction():
                     return [replayed_append(conn, self._statements, a) for a in appends]
 
-        return self._run(attempt)
+        results = self._run(attempt)
+        self._committed()
+        return results
 
     # -- reading -----------------------------------------------------------------
 

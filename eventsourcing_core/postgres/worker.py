@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from eventsourcing_core.errors import (
     CheckpointConflictError,
@@ -26,6 +27,7 @@ from eventsourcing_core.errors import (
     ProjectionFailedError,
 )
 from eventsourcing_core.postgres.errors import is_transient
+from eventsourcing_core.postgres.notifier import channel_name
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.store import PostgresEventStore
@@ -45,7 +47,7 @@ class ProjectionWorker:
         projections: Sequence[Projection],
         *,
         batch_size: int = 500,
-        idle_wait: float = 0.5,
+        idle_wait: float = 1.0,
         claim_interval: float = 1.0,
     ) -> None:
         names = [projection.name for projection in projections]
@@ -87,7 +89,7 @@ class ProjectionWorker:
                     backoff = min(backoff * 2, _MAX_BACKOFF)
                     continue
                 if not progressed:
-                    stop.wait(self._idle_wait)
+                    self._wait_for_events(stop)
         finally:
             self._release()
 
@@ -148,10 +150,26 @@ class ProjectionWorker:
             conninfo = self._store.pool.conninfo
             dsn = conninfo() if callable(conninfo) else conninfo
             # Named, so pg_stat_activity shows which process owns which lock.
-            self._lock_connection = psycopg.connect(
+            connection = psycopg.connect(
                 dsn, autocommit=True, application_name=f"escore worker {os.getpid()}"
             )
+            connection.execute(
+                sql.SQL("LISTEN {}").format(sql.Identifier(channel_name(self._store.schema)))
+            )
+            self._lock_connection = connection
         return self._lock_connection
+
+    def _wait_for_events(self, stop: threading.Event) -> None:
+        """Sleep until a notification, ``stop``, or ``idle_wait`` (the polling fallback)."""
+        connection = self._lock_connection
+        if connection is None or connection.closed:
+            stop.wait(self._idle_wait)
+            return
+        deadline = time.monotonic() + self._idle_wait
+        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            # Short slices, so that a stop request is seen within a quarter second.
+            for _ in connection.notifies(timeout=min(remaining, 0.25), stop_after=1):
+                return
 
     def _unlock(self, runner: ProjectionRunner) -> None:
         self._owned.discard(runner.name)

@@ -1,0 +1,79 @@
+"""Wake projection workers when events are appended: NOTIFY after commit, coalesced.
+
+Why not NOTIFY inside the append's transaction: at commit PostgreSQL takes a
+cluster-wide lock for every transaction that notified, which would serialize
+the very writers the global log was designed to keep concurrent. Instead the
+store pokes this notifier after a commit; a background thread sends one
+``NOTIFY`` on its own connection for every burst of pokes (at most one per
+``min_interval``). Notifications are only a wake-up: a worker that misses one
+(no listener yet, a dropped connection, a writer that is not this store)
+still polls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+logger = logging.getLogger(__name__)
+
+
+def channel_name(schema: str) -> str:
+    """The LISTEN/NOTIFY channel of a store's schema."""
+    return f"{schema}_events"
+
+
+class Notifier:
+    """Sends a coalesced NOTIFY on a channel after each burst of ``poke`` calls."""
+
+    def __init__(self, dsn: str, schema: str, *, min_interval: float = 0.005) -> None:
+        self._dsn = dsn
+        self._statement = sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name(schema)))
+        self._min_interval = min_interval
+        self._poked = threading.Event()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def poke(self) -> None:
+        """Ask for a notification soon (cheap; called after every committed append)."""
+        if self._thread is None:
+            self._start()
+        self._poked.set()
+
+    def close(self) -> None:
+        """Stop the thread, sending what was asked for first."""
+        self._closed.set()
+        self._poked.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._closed.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="escore-notifier", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        connection: psycopg.Connection[Any] | None = None
+        while True:
+            self._poked.wait()
+            self._poked.clear()
+            try:
+                if connection is None or connection.closed:
+                    connection = psycopg.connect(self._dsn, autocommit=True)
+                connection.execute(self._statement)
+            except psycopg.Error as exc:
+                logger.warning("could not notify workers (they will poll): %s", exc)
+                connection = None
+            if self._closed.is_set():
+                break
+            self._closed.wait(self._min_interval)
+        if connection is not None:
+            connection.close()
