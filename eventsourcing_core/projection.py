@@ -28,8 +28,9 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
+from uuid import UUID, uuid5
 
-from eventsourcing_core.events import RecordedEvent
+from eventsourcing_core.events import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
 
 Params = Sequence[Any] | Mapping[str, Any] | None
 
@@ -45,6 +46,14 @@ class SqlSession(Protocol):
 
     def fetchall(self, query: str, params: Params = None) -> list[tuple[Any, ...]]:
         """Run a query and return all its rows."""
+
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
+    ) -> AppendResult:
+        """Append to the event store in this same transaction (for process managers)."""
+
+    def mark_processed(self, handler: str, event_id: UUID) -> bool:
+        """Record that ``handler`` acted on the event; False if it had already."""
 
 
 class ErrorPolicy(enum.Enum):
@@ -76,3 +85,39 @@ class Projection(ABC):
     @abstractmethod
     def clear(self, sql: SqlSession) -> None:
         """Empty the read model, for a reset or rebuild from the start of the log."""
+
+
+class SideEffect(Projection):
+    """A handler that acts outside the database (sends an email, calls an API).
+
+    Each event id it acted on is recorded in the same transaction as its
+    checkpoint, so an event delivered again (a rebuild, a second worker, a
+    parked retry) is not acted on twice. One window stays: if the process dies
+    after ``act`` but before the commit, the event comes again and ``act`` runs
+    again. Pass ``event.event_id`` to the outside service as an idempotency
+    key to close it.
+    """
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        if sql.mark_processed(self.name, event.event_id):
+            self.act(event)
+
+    @abstractmethod
+    def act(self, event: RecordedEvent) -> None:
+        """Do the outside work for one event."""
+
+    def clear(self, sql: SqlSession) -> None:
+        """Nothing to clear: what was done outside stays done (and recorded)."""
+
+
+_DERIVED_IDS = UUID("6ba7b814-9dad-11d1-80b4-00c04fd430c8")
+
+
+def derived_event_id(handler: str, cause: UUID, *parts: object) -> UUID:
+    """The id of an event a handler writes because of ``cause``: the same on every retry.
+
+    Deterministic ids make a process manager's appends idempotent: handling
+    the same input event again produces the same event ids, which the store
+    recognises instead of recording twice.
+    """
+    return uuid5(_DERIVED_IDS, "/".join([handler, str(cause), *map(str, parts)]))

@@ -3,13 +3,25 @@
 - ``UserDirectory``: users by id and by username, with email and status.
 - ``OrderSummary``: each order's status, lines and total; per user, orders and spend.
 - ``InventoryLevels``: stock on hand per SKU.
+- ``WelcomeEmail``: a side effect, the welcome email, sent once per registration.
+- ``InventoryAllocation``: a process manager, deducting stock for placed orders.
 
 Each keeps its tables in the connection's default schema and writes them only
 through the ``SqlSession`` of its batch's transaction.
 """
 
+from projections.inventory_allocation import InventoryAllocation
 from projections.inventory_levels import InventoryLevels
 from projections.order_summary import OrderSummary
 from projections.user_directory import UserDirectory
+from projections.welcome_email import EmailSender, LoggingSender, WelcomeEmail
 
-__all__ = ["InventoryLevels", "OrderSummary", "UserDirectory"]
+__all__ = [
+    "EmailSender",
+    "InventoryAllocation",
+    "InventoryLevels",
+    "LoggingSender",
+    "OrderSummary",
+    "UserDirectory",
+    "WelcomeEmail",
+]

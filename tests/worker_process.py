@@ -7,10 +7,26 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 from eventsourcing_core import PostgresEventStore
+from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.postgres.worker import ProjectionWorker
+from eventsourcing_core.projection import Projection, SqlSession
+from projections import InventoryAllocation
 from tests.tally import Tally
+
+
+class SlowAllocation(InventoryAllocation):
+    """The order-to-inventory process manager, slowed down so a kill lands mid-batch."""
+
+    def __init__(self, store: PostgresEventStore, delay: float) -> None:
+        super().__init__(store)
+        self.delay = delay
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        time.sleep(self.delay)
+        super().apply(event, sql)
 
 
 def main() -> None:
@@ -19,12 +35,16 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--claim-interval", type=float, default=0.2)
+    parser.add_argument("--projection", choices=["tally", "allocation"], default="tally")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(process)d %(message)s")
     with PostgresEventStore.connect(args.dsn) as store:
+        projection: Projection = (
+            Tally(args.delay) if args.projection == "tally" else SlowAllocation(store, args.delay)
+        )
         worker = ProjectionWorker(
             store,
-            [Tally(args.delay)],
+            [projection],
             batch_size=args.batch,
             idle_wait=0.05,
             claim_interval=args.claim_interval,

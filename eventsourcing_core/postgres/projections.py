@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -30,10 +31,16 @@ from eventsourcing_core.errors import (
     EventStoreError,
     ProjectionFailedError,
 )
-from eventsourcing_core.events import Checkpoint, RecordedEvent
+from eventsourcing_core.events import (
+    AppendResult,
+    Checkpoint,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+)
 from eventsourcing_core.postgres.errors import is_transient
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
-from eventsourcing_core.postgres.store import PostgresEventStore
+from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
 from eventsourcing_core.projection import ErrorPolicy, Params, Projection
 
 logger = logging.getLogger(__name__)
@@ -70,8 +77,15 @@ class ParkedEvent:
 class _Session:
     """A projection's ``SqlSession`` on the batch's transaction."""
 
-    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        store: PostgresEventStore,
+        sql: ProjectionStatements,
+    ) -> None:
         self._connection = connection
+        self._appender = PostgresTransaction(connection, store.statements)
+        self._sql = sql
 
     def execute(self, query: str, params: Params = None) -> None:
         self._connection.execute(query, params)
@@ -81,6 +95,14 @@ class _Session:
 
     def fetchall(self, query: str, params: Params = None) -> list[tuple[Any, ...]]:
         return self._connection.execute(query, params).fetchall()
+
+    def append(
+        self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
+    ) -> AppendResult:
+        return self._appender.append(stream_id, events, expected_version)
+
+    def mark_processed(self, handler: str, event_id: UUID) -> bool:
+        return self._connection.execute(self._sql.mark_processed, [handler, event_id]).rowcount == 1
 
 
 class ProjectionRunner:
@@ -293,4 +315,4 @@ class ProjectionRunner:
     @contextmanager
     def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], _Session]]:
         with self._store.pool.connection() as conn, conn.transaction():
-            yield conn, _Session(conn)
+            yield conn, _Session(conn, self._store, self._sql)
