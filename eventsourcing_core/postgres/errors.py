@@ -39,6 +39,11 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_connection_failure(exc: BaseException) -> bool:
+    """Transient as above, or the store's own word that it gave up reaching the database."""
+    return is_transient(exc) or isinstance(exc, DatabaseUnavailableError)
+
+
 def is_event_id_race(exc: BaseException) -> bool:
     """A concurrent append recorded the same event id first (checked again on retry)."""
     return (

@@ -38,7 +38,7 @@ from eventsourcing_core.events import (
     NewEvent,
     RecordedEvent,
 )
-from eventsourcing_core.postgres.errors import is_transient
+from eventsourcing_core.postgres.errors import is_connection_failure
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
 from eventsourcing_core.projection import ErrorPolicy, Params, Projection
@@ -149,7 +149,7 @@ class ProjectionRunner:
         except CheckpointConflictError:
             raise
         except Exception as exc:
-            if is_transient(exc):
+            if is_connection_failure(exc):
                 raise
         # A handler failed somewhere in the batch: go one event at a time.
         for event in batch:
@@ -259,7 +259,7 @@ class ProjectionRunner:
             except CheckpointConflictError:
                 raise
             except Exception as exc:
-                if is_transient(exc):
+                if is_connection_failure(exc):
                     raise
                 failure = exc
                 logger.warning(

@@ -26,7 +26,7 @@ from eventsourcing_core.errors import (
     InvalidArgumentError,
     ProjectionFailedError,
 )
-from eventsourcing_core.postgres.errors import is_transient
+from eventsourcing_core.postgres.errors import is_connection_failure
 from eventsourcing_core.postgres.notifier import channel_name
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.projections import ProjectionRunner
@@ -81,7 +81,7 @@ class ProjectionWorker:
                     progressed = self._run_owned(stop)
                     backoff = 0.1
                 except Exception as exc:
-                    if not is_transient(exc):
+                    if not is_connection_failure(exc):
                         raise
                     logger.warning("connection lost (%s); retrying in %.1fs", exc, backoff)
                     self._lose_ownership()

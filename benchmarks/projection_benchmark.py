@@ -1,0 +1,394 @@
+"""Projections: catch-up against raw psycopg, a real read model, append-to-visible latency.
+
+Run: ``python -m benchmarks.projection_benchmark [--dsn DSN] [--quick] [--json]``.
+
+One run, one server, one fresh database (``escore_bench_proj``, dropped at the
+end) holding a log of sample ``Order`` events: 20,000 orders (4,000 with
+``--quick``), each placed with two lines, given three ``LineAdded`` and paid
+in full (5 events an order, 100,000 in all), recorded by ``Order``'s own
+commands and appended 200 orders per transaction.
+
+1. Catch-up: a ``ProjectionRunner`` (batches of 1,000, each committing its
+   checkpoint) from ``Checkpoint.START`` until ``run_batch`` returns 0, with a
+   projection whose ``apply`` does nothing (every category), in events/s,
+   against raw psycopg reading the same log: keyset pages of 1,000 over
+   ``escore.events`` by ``(tx_id, position)``, the store's columns, tuples
+   with psycopg's default loaders. The ratio says how much of the speed of
+   merely reading the log the runner keeps (target 0.7). A diagnostic row
+   shows ``store.read_all`` alone (no runner), which splits the gap between
+   reading and the runner's transactions and checkpoints.
+2. A real read model: the sample ``OrderSummary`` projection (an insert or a
+   read-modify-write per event, per-user totals) catching up over the same
+   log, in events/s; the read model is checked afterwards. Informational.
+3. Latency: a ``ProjectionWorker`` in a thread (woken by LISTEN/NOTIFY;
+   ``idle_wait=1.0`` is only its polling fallback) runs a projection that
+   records each event it applies in a table. One event is appended at a time
+   with ``store.append``; the time from before the append until the
+   projection's checkpoint (polled every 0.5 ms on a dedicated connection)
+   has passed it is the latency, p50/p99/max in ms. Next to it, from the same
+   run, the same appends without waiting (before the worker starts): the
+   commit latency that the first figure includes. Informational.
+
+The runner and raw sides of (1) alternate (ABBA over the rounds) after a
+warm-up of both, the projection reset (untimed) before each runner round; the
+best round of each side is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from aggregates.order import Line, Order
+from benchmarks.aggregate_benchmark import price_cents, sku
+from benchmarks.store_benchmark import (
+    DEFAULT_DSN,
+    Connection,
+    Result,
+    Sample,
+    Step,
+    alternate,
+    log,
+    ours_pages,
+    run_bounded,
+    safe_dsn,
+    server_dsn,
+    server_info,
+)
+from eventsourcing_core import (
+    Checkpoint,
+    NewEvent,
+    PostgresEventStore,
+    RecordedEvent,
+    StreamAppend,
+    migrate,
+)
+from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.postgres.worker import ProjectionWorker
+from eventsourcing_core.projection import Projection, SqlSession
+from eventsourcing_core.repository import new_events
+from projections.order_summary import OrderSummary
+
+BENCH_DATABASE = "escore_bench_proj"
+EVENTS_PER_ORDER = 5
+ORDERS_PER_TRANSACTION = 200
+USERS = 500
+CATCH_UP_TARGET = 0.7
+LATENCY_CATEGORY = "latency"
+SOLO_CATEGORY = "solo"
+IDLE_WAIT = 1.0
+CLAIM_INTERVAL = 0.1
+POLL_INTERVAL = 0.0005
+VISIBLE_TIMEOUT = 10.0
+
+RAW_PAGE = (
+    "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
+    " created_at, position, tx_id FROM escore.events"
+    " WHERE (tx_id, position) > (%s, %s) ORDER BY tx_id, position LIMIT %s"
+)
+GET_CHECKPOINT = "SELECT tx_id, position FROM escore.checkpoints WHERE name = %s"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much each measurement does and how long it may run."""
+
+    rounds: int
+    events: int
+    batch_size: int
+    catch_up_seconds: float
+    summary_rounds: int
+    summary_seconds: float
+    appends: int
+    warmup_appends: int
+
+
+FULL = Plan(
+    rounds=3,
+    events=100_000,
+    batch_size=1000,
+    catch_up_seconds=30.0,
+    summary_rounds=1,
+    summary_seconds=60.0,
+    appends=1000,
+    warmup_appends=20,
+)
+QUICK = Plan(
+    rounds=2,
+    events=20_000,
+    batch_size=1000,
+    catch_up_seconds=10.0,
+    summary_rounds=1,
+    summary_seconds=15.0,
+    appends=200,
+    warmup_appends=10,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Percentiles of one kind of latency, in milliseconds."""
+
+    workload: str
+    count: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, workload: str, seconds: Sequence[float]) -> Latency:
+        ms = [value * 1000 for value in seconds]
+        p99 = statistics.quantiles(ms, n=100, method="inclusive")[98]
+        return cls(workload, len(ms), statistics.median(ms), p99, max(ms))
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything one run measured."""
+
+    catch_up: list[Result]
+    summary: Sample
+    latencies: list[Latency]
+
+
+# -- the projections -------------------------------------------------------------------
+
+
+class NoOp(Projection):
+    """Every event, no read model: what the runner itself costs."""
+
+    name = "bench_noop"
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        pass
+
+    def clear(self, sql: SqlSession) -> None:
+        pass
+
+
+class Visible(Projection):
+    """Records each event it applies: the read model the latency test waits on."""
+
+    name = "bench_visible"
+    categories = (LATENCY_CATEGORY,)
+
+    def setup(self, sql: SqlSession) -> None:
+        sql.execute("CREATE TABLE IF NOT EXISTS bench_visible (event_id uuid PRIMARY KEY)")
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        sql.execute("INSERT INTO bench_visible (event_id) VALUES (%s)", [event.event_id])
+
+    def clear(self, sql: SqlSession) -> None:
+        sql.execute("DELETE FROM bench_visible")
+
+
+# -- the sample log ----------------------------------------------------------------------
+
+
+def order_events(id: str) -> list[NewEvent]:
+    """Placed with two lines, three lines added, paid in full: 5 events."""
+    order = Order(id)
+    order.place(f"user-{int(id) % USERS}", [Line(sku(0), 1, price_cents(0)), Line(sku(1), 2, 249)])
+    for index in range(2, EVENTS_PER_ORDER):
+        order.add_line(sku(index), index, price_cents(index))
+    order.pay(order.total_cents)
+    return new_events(order)
+
+
+def write_orders(store: PostgresEventStore, orders: int) -> None:
+    for start in range(0, orders, ORDERS_PER_TRANSACTION):
+        ids = [str(index) for index in range(start, min(start + ORDERS_PER_TRANSACTION, orders))]
+        store.append_streams(
+            [StreamAppend(Order.stream_id_for(id), order_events(id), 0) for id in ids]
+        )
+
+
+def check_summary(store: PostgresEventStore, orders: int) -> None:
+    """The read model holds every order, paid in full (or the benchmark measures nothing)."""
+    row = store.fetch_one(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'paid' AND paid_cents = total_cents),"
+        " (SELECT sum(orders) FROM user_order_totals) FROM order_summary"
+    )
+    if row != (orders, orders, orders):
+        raise RuntimeError(f"order_summary is wrong after catch-up: {row}")
+
+
+# -- catch-up ------------------------------------------------------------------------------
+
+
+def raw_pages(conn: Connection, page_size: int) -> Step:
+    """Keyset pages over the log into tuples; 0 once a page comes back empty."""
+    after = (0, 0)
+
+    def step() -> int:
+        nonlocal after
+        rows = conn.execute(RAW_PAGE, (*after, page_size)).fetchall()
+        if rows:
+            after = (rows[-1][9], rows[-1][8])
+        return len(rows)
+
+    return step
+
+
+def checked(sample: Sample, events: int, what: str) -> Sample:
+    if sample.events != events:
+        log(f"  warning: {what} did {sample.events:,} events of {events:,} (time limit?)")
+    return sample
+
+
+def catch_up(runner: ProjectionRunner, plan: Plan, seconds: float) -> Sample:
+    """From START until a batch does nothing; the reset before it is not timed."""
+    runner.reset()
+    sample = run_bounded(runner.run_batch, plan.events + plan.batch_size, seconds)
+    return checked(sample, plan.events, f"{runner.name} catch-up")
+
+
+def read_to_end(step_for: Callable[[], Step], plan: Plan, what: str) -> Sample:
+    sample = run_bounded(step_for(), plan.events + plan.batch_size, plan.catch_up_seconds)
+    return checked(sample, plan.events, what)
+
+
+def bench_catch_up(store: PostgresEventStore, conn: Connection, plan: Plan) -> list[Result]:
+    runner = ProjectionRunner(store, NoOp(), batch_size=plan.batch_size)
+    runner.setup()
+
+    def ours() -> Sample:
+        return catch_up(runner, plan, plan.catch_up_seconds)
+
+    def raw() -> Sample:
+        return read_to_end(lambda: raw_pages(conn, plan.batch_size), plan, "raw read")
+
+    def read_all() -> Sample:
+        return read_to_end(lambda: ours_pages(store, plan.batch_size), plan, "read_all")
+
+    ours(), raw(), read_all()
+    size = f"{plan.events:,} events, batches of {plan.batch_size:,}"
+    best = alternate("catch-up", ours, raw, plan.rounds)
+    results = [Result(f"ProjectionRunner, no-op projection, {size}", *best, CATCH_UP_TARGET)]
+    best = alternate("read_all", read_all, raw, plan.rounds)
+    results.append(Result(f"store.read_all alone, {size}", *best, target=None))
+    return results
+
+
+def bench_summary(store: PostgresEventStore, plan: Plan) -> Sample:
+    runner = ProjectionRunner(store, OrderSummary(), batch_size=plan.batch_size)
+    runner.setup()
+    best = Sample(0, 1.0)
+    for round_number in range(plan.summary_rounds):
+        sample = catch_up(runner, plan, plan.summary_seconds)
+        log(f"  order_summary round {round_number + 1}: {sample.rate:,.0f} events/s")
+        check_summary(store, plan.events // EVENTS_PER_ORDER)
+        best = max(best, sample, key=lambda s: s.rate)
+    return best
+
+
+# -- latency ---------------------------------------------------------------------------------
+
+
+def checkpoint_waiter(conn: Connection, name: str) -> Callable[[Checkpoint], None]:
+    """Poll the projection's checkpoint every 0.5 ms until it has passed ``target``."""
+
+    def wait(target: Checkpoint) -> None:
+        deadline = time.perf_counter() + VISIBLE_TIMEOUT
+        while True:
+            row = conn.execute(GET_CHECKPOINT, [name]).fetchone()
+            if row is not None and Checkpoint(row[0], row[1]) >= target:
+                return
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{name} did not reach {target} in {VISIBLE_TIMEOUT:g}s")
+            time.sleep(POLL_INTERVAL)
+
+    return wait
+
+
+def append_latencies(
+    store: PostgresEventStore,
+    prefix: str,
+    count: int,
+    wait: Callable[[Checkpoint], None] | None = None,
+) -> list[float]:
+    """Append one event to a new stream ``count`` times; seconds each, waiting included."""
+    times: list[float] = []
+    for index in range(count):
+        event = NewEvent("Pinged", {"index": index})
+        start = time.perf_counter()
+        result = store.append(f"{prefix}{index}", [event], 0)
+        if wait is not None:
+            wait(result.checkpoint)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+@contextmanager
+def running_worker(store: PostgresEventStore, projection: Projection, plan: Plan) -> Iterator[None]:
+    """A worker in a thread, until the block ends; its failure, if any, is raised."""
+    worker = ProjectionWorker(
+        store,
+        [projection],
+        batch_size=plan.batch_size,
+        idle_wait=IDLE_WAIT,
+        claim_interval=CLAIM_INTERVAL,
+    )
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run(stop)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="projection-worker")
+    thread.start()
+    try:
+        deadline = time.monotonic() + VISIBLE_TIMEOUT
+        while projection.name not in worker.owned and not errors:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not claim {projection.name}")
+            time.sleep(0.01)
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    if errors:
+        raise errors[0]
+
+
+def bench_latency(store: PostgresEventStore, worker_store: PostgresEventStore, plan: Plan) -> list[Latency]:
+    count = plan.appends
+    append_latencies(store, f"{SOLO_CATEGORY}-warm", plan.warmup_appends)
+    solo = append_latencies(store, f"{SOLO_CATEGORY}-", count)
+    log(f"  store.append alone: median {statistics.median(solo) * 1000:.2f} ms")
+    projection = Visible()
+    with (
+        psycopg.connect(server_dsn_of(store), autocommit=True) as conn,
+        running_worker(worker_store, projection, plan),
+    ):
+        wait = checkpoint_waiter(conn, projection.name)
+        append_latencies(store, f"{LATENCY_CATEGORY}-warm", plan.warmup_appends, wait)
+        visible = append_latencies(store, f"{LATENCY_CATEGORY}-", count, wait)
+    log(f"  append to visible: median {statistics.median(visible) * 1000:.2f} ms")
+    applied = store.fetch_one("SELECT count(*) FROM bench_visible")
+    if applied != (count + plan.warmup_appends,):
+        raise RuntimeError(f"bench_visible holds {applied} events")
+    return [
+        Latency.of("store.append alone (commit)", solo),
+        Latency.of("append -> visible in the read model (worker)", visible),
+    ]
+
+
+def server_dsn_of(store: PostgresEventStore) -> str:
+    conninfo = store.pool.conninfo
+    return conninfo() if callable(conninfo) else conninfo

@@ -1,0 +1,75 @@
+"""Server faults under a running worker: terminated connections, a server restart."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from eventsourcing_core import PostgresEventStore, embedded, migrate
+from tests.test_projection_workers import (
+    _applied,
+    _assert_each_event_applied_once,
+    _fill,
+    _wait_until,
+    _worker,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _terminate_workers(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND backend_type = 'client backend'"
+        ).fetchall()
+    return len(rows)
+
+
+def test_a_worker_whose_connections_are_terminated_resumes_by_itself(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    total = _fill(pg_store, 10, 200)
+    with _worker(dsn, "--delay", "0.001", "--batch", "50"):
+        for _ in range(3):
+            _wait_until(lambda: _applied(dsn) > 0, timeout=30)
+            time.sleep(0.3)
+            assert _terminate_workers(dsn) >= 1
+        _wait_until(lambda: _applied(dsn) == total, timeout=90)
+
+    _assert_each_event_applied_once(dsn, total)
+
+
+@pytest.fixture
+def own_server() -> Iterator[tuple[Path, str]]:
+    """A PostgreSQL of this test's own (embedded), so restarting it disturbs no other test."""
+    parent = Path(tempfile.mkdtemp(prefix="escore-restart-"))
+    data = parent / "pg"
+    try:
+        dsn = embedded.ensure_running(data)
+        migrate.upgrade(dsn)
+        yield data, dsn
+    finally:
+        embedded.remove(data)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_a_worker_resumes_after_the_server_restarts(own_server: tuple[Path, str]) -> None:
+    data, dsn = own_server
+    with PostgresEventStore.connect(dsn) as store:
+        total = _fill(store, 10, 200)
+    with _worker(dsn, "--delay", "0.001", "--batch", "50"):
+        _wait_until(lambda: _applied(dsn) > 0, timeout=30)
+        embedded.stop(data)
+        time.sleep(1.0)
+        assert embedded.ensure_running(data) == dsn
+        _wait_until(lambda: _applied(dsn) == total, timeout=120)
+
+    _assert_each_event_applied_once(dsn, total)
