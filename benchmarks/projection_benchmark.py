@@ -92,6 +92,9 @@ IDLE_WAIT = 1.0
 CLAIM_INTERVAL = 0.1
 POLL_INTERVAL = 0.0005
 VISIBLE_TIMEOUT = 10.0
+# Longer than the store's notifier waits between two NOTIFYs (5 ms, see notifier.py):
+# appends this far apart each get their own wake-up, none waits for the window.
+SPACING = 0.010
 
 RAW_PAGE = (
     "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
@@ -200,7 +203,10 @@ class Visible(Projection):
 def order_events(id: str) -> list[NewEvent]:
     """Placed with two lines, three lines added, paid in full: 5 events."""
     order = Order(id)
-    order.place(f"user-{int(id) % USERS}", [Line(sku(0), 1, price_cents(0)), Line(sku(1), 2, 249)])
+    order.place(
+        f"user-{int(id) % USERS}",
+        [Line(sku(0), 1, price_cents(0)), Line(sku(1), 2, price_cents(1))],
+    )
     for index in range(2, EVENTS_PER_ORDER):
         order.add_line(sku(index), index, price_cents(index))
     order.pay(order.total_cents)
@@ -273,7 +279,8 @@ def bench_catch_up(store: PostgresEventStore, conn: Connection, plan: Plan) -> l
     def read_all() -> Sample:
         return read_to_end(lambda: ours_pages(store, plan.batch_size), plan, "read_all")
 
-    ours(), raw(), read_all()
+    for warm_up in (ours, raw, read_all):
+        warm_up()
     size = f"{plan.events:,} events, batches of {plan.batch_size:,}"
     best = alternate("catch-up", ours, raw, plan.rounds)
     results = [Result(f"ProjectionRunner, no-op projection, {size}", *best, CATCH_UP_TARGET)]
@@ -318,8 +325,12 @@ def append_latencies(
     prefix: str,
     count: int,
     wait: Callable[[Checkpoint], None] | None = None,
+    pause: float = 0.0,
 ) -> list[float]:
-    """Append one event to a new stream ``count`` times; seconds each, waiting included."""
+    """Append one event to a new stream ``count`` times; seconds each, waiting included.
+
+    ``pause``: an untimed sleep after each append (after its wait).
+    """
     times: list[float] = []
     for index in range(count):
         event = NewEvent("Pinged", {"index": index})
@@ -328,6 +339,8 @@ def append_latencies(
         if wait is not None:
             wait(result.checkpoint)
         times.append(time.perf_counter() - start)
+        if pause:
+            time.sleep(pause)
     return times
 
 
@@ -366,29 +379,178 @@ def running_worker(store: PostgresEventStore, projection: Projection, plan: Plan
         raise errors[0]
 
 
-def bench_latency(store: PostgresEventStore, worker_store: PostgresEventStore, plan: Plan) -> list[Latency]:
-    count = plan.appends
-    append_latencies(store, f"{SOLO_CATEGORY}-warm", plan.warmup_appends)
-    solo = append_latencies(store, f"{SOLO_CATEGORY}-", count)
-    log(f"  store.append alone: median {statistics.median(solo) * 1000:.2f} ms")
+def visible_latencies(
+    store: PostgresEventStore, dsn: str, plan: Plan
+) -> tuple[list[float], list[float]]:
+    """Append to visible with a worker running: back to back, then spaced out."""
     projection = Visible()
-    with (
-        psycopg.connect(server_dsn_of(store), autocommit=True) as conn,
-        running_worker(worker_store, projection, plan),
-    ):
-        wait = checkpoint_waiter(conn, projection.name)
-        append_latencies(store, f"{LATENCY_CATEGORY}-warm", plan.warmup_appends, wait)
-        visible = append_latencies(store, f"{LATENCY_CATEGORY}-", count, wait)
-    log(f"  append to visible: median {statistics.median(visible) * 1000:.2f} ms")
+    # The worker has its own store (its own pool), as it would in its own process.
+    worker_store = PostgresEventStore.connect(dsn, notify=False)
+    try:
+        with (
+            psycopg.connect(dsn, autocommit=True) as conn,
+            running_worker(worker_store, projection, plan),
+        ):
+            wait = checkpoint_waiter(conn, projection.name)
+            append_latencies(store, f"{LATENCY_CATEGORY}-warm", plan.warmup_appends, wait)
+            packed = append_latencies(store, f"{LATENCY_CATEGORY}-", plan.appends, wait)
+            spaced = append_latencies(
+                store, f"{LATENCY_CATEGORY}-spaced", plan.appends, wait, pause=SPACING
+            )
+    finally:
+        worker_store.close()
     applied = store.fetch_one("SELECT count(*) FROM bench_visible")
-    if applied != (count + plan.warmup_appends,):
+    if applied != (2 * plan.appends + plan.warmup_appends,):
         raise RuntimeError(f"bench_visible holds {applied} events")
-    return [
-        Latency.of("store.append alone (commit)", solo),
-        Latency.of("append -> visible in the read model (worker)", visible),
+    return packed, spaced
+
+
+def bench_latency(store: PostgresEventStore, dsn: str, plan: Plan) -> list[Latency]:
+    """Appends alone first (no worker yet), then appends waited on until visible."""
+    append_latencies(store, f"{SOLO_CATEGORY}-warm", plan.warmup_appends)
+    solo = append_latencies(store, f"{SOLO_CATEGORY}-", plan.appends)
+    solo_spaced = append_latencies(store, f"{SOLO_CATEGORY}-spaced", plan.appends, pause=SPACING)
+    packed, spaced = visible_latencies(store, dsn, plan)
+    apart = f"{SPACING * 1000:g} ms apart"
+    results = [
+        Latency.of("store.append alone (commit), back to back", solo),
+        Latency.of("append -> visible in the read model, back to back", packed),
+        Latency.of(f"store.append alone (commit), {apart}", solo_spaced),
+        Latency.of(f"append -> visible in the read model, {apart}", spaced),
     ]
+    for result in results:
+        log(f"  {result.workload}: p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms")
+    return results
 
 
-def server_dsn_of(store: PostgresEventStore) -> str:
-    conninfo = store.pool.conninfo
-    return conninfo() if callable(conninfo) else conninfo
+# -- the database -------------------------------------------------------------------------------
+
+
+@contextmanager
+def bench_database(dsn: str) -> Iterator[str]:
+    """A fresh, migrated database; dropped when done."""
+    name = sql.Identifier(BENCH_DATABASE)
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    bench = server_dsn(dsn, BENCH_DATABASE)
+    try:
+        migrate.upgrade(bench)
+        yield bench
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+# -- running and reporting ------------------------------------------------------------------------
+
+
+def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], Report]:
+    """Catch-up and the read model on the sample log first, then the latency appends."""
+    with bench_database(dsn) as bench:
+        store = PostgresEventStore.connect(bench)
+        conn = psycopg.connect(bench, autocommit=True)
+        try:
+            info = server_info(conn)
+            orders = plan.events // EVENTS_PER_ORDER
+            log(f"writing {orders:,} orders of {EVENTS_PER_ORDER} events...")
+            write_orders(store, orders)
+            catch_up_results = bench_catch_up(store, conn, plan)
+            summary = bench_summary(store, plan)
+            report = Report(catch_up_results, summary, bench_latency(store, bench, plan))
+        finally:
+            store.close()
+            conn.close()
+    return info, report
+
+
+def markdown(info: dict[str, Any], plan: Plan, report: Report) -> str:
+    summary = report.summary
+    lines = [
+        f"PostgreSQL {info['postgres']}; fsync={info['fsync']}, "
+        f"synchronous_commit={info['synchronous_commit']}, "
+        f"wal_sync_method={info['wal_sync_method']}, shared_buffers={info['shared_buffers']}",
+        f"machine: {info['cores']} cores; best of {plan.rounds} rounds per side",
+        "",
+        "| catch-up from START | ours (events/s) | raw psycopg read (events/s) | ratio | target |",
+        "|---|---:|---:|---:|---|",
+        *(
+            f"| {r.workload} | {r.ours:,.0f} | {r.raw:,.0f} | {r.ratio:.2f} | {r.status} |"
+            for r in report.catch_up
+        ),
+        "",
+        "| read model catch-up | events | seconds | events/s | |",
+        "|---|---:|---:|---:|---|",
+        f"| OrderSummary, batches of {plan.batch_size:,} | {summary.events:,} "
+        f"| {summary.seconds:.2f} | {summary.rate:,.0f} | (informational) |",
+        "",
+        "| latency, one append at a time | appends | p50 (ms) | p99 (ms) | max (ms) |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {lat.workload} | {lat.count:,} | {lat.p50_ms:.2f} | {lat.p99_ms:.2f} "
+            f"| {lat.max_ms:.2f} |"
+            for lat in report.latencies
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    return {
+        "workload": result.workload,
+        "ours": round(result.ours, 1),
+        "raw": round(result.raw, 1),
+        "ratio": round(result.ratio, 3),
+        "target": result.target,
+        "status": result.status,
+    }
+
+
+def as_json(info: dict[str, Any], plan: Plan, report: Report) -> str:
+    summary = report.summary
+    return json.dumps(
+        {
+            "server": info,
+            "plan": asdict(plan),
+            "catch_up": [result_json(result) for result in report.catch_up],
+            "order_summary": {
+                "events": summary.events,
+                "seconds": round(summary.seconds, 3),
+                "rate": round(summary.rate, 1),
+                "status": "informational",
+            },
+            "latency_ms": [
+                {
+                    key: round(value, 3) if isinstance(value, float) else value
+                    for key, value in asdict(latency).items()
+                }
+                for latency in report.latencies
+            ],
+        },
+        indent=2,
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("DATABASE_URL", DEFAULT_DSN),
+        help="a server to benchmark on (default: $DATABASE_URL or the local server)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a short run (~30s)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    log(f"benchmarking on {safe_dsn(args.dsn)} ({'quick' if args.quick else 'full'} run)")
+    info, report = run(args.dsn, plan)
+    print(as_json(info, plan, report) if args.json else markdown(info, plan, report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,7 +30,7 @@ def channel_name(schema: str) -> str:
 class Notifier:
     """Sends a coalesced NOTIFY on a channel after each burst of ``poke`` calls."""
 
-    def __init__(self, dsn: str, schema: str, *, min_interval: float = 0.005) -> None:
+    def __init__(self, dsn: str, schema: str, *, min_interval: float = 0.001) -> None:
         self._dsn = dsn
         self._statement = sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name(schema)))
         self._min_interval = min_interval
