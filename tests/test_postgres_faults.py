@@ -2,40 +2,27 @@
 
 from __future__ import annotations
 
-import time
-
-import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from eventsourcing_core import NO_STREAM, PostgresEventStore
 from tests.conftest import Server
-from tests.helpers import numbered
+from tests.helpers import numbered, terminate_other_sessions
 from tests.proxy import losing_proxy
 
 pytestmark = pytest.mark.slow
-
-
-def _terminate_other_sessions(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchall()
-    time.sleep(0.1)
-    return len(rows)
 
 
 def test_the_store_recovers_when_its_connections_are_terminated(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:
     pg_store.append("order-1", numbered(1), NO_STREAM)
-    assert _terminate_other_sessions(dsn) >= 1
+    assert terminate_other_sessions(dsn) >= 1
 
     assert len(pg_store.read_all()) == 1
-    assert _terminate_other_sessions(dsn) >= 1
+    assert terminate_other_sessions(dsn) >= 1
     assert pg_store.append("order-1", numbered(1), 1).version == 2
-    assert _terminate_other_sessions(dsn) >= 1
+    assert terminate_other_sessions(dsn) >= 1
     assert pg_store.stream_version("order-1") == 2
 
 

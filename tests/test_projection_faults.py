@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from eventsourcing_core import PostgresEventStore, embedded, migrate
+from tests.helpers import terminate_other_sessions
 from tests.test_projection_workers import (
     _applied,
     _assert_each_event_applied_once,
@@ -23,16 +23,6 @@ from tests.test_projection_workers import (
 pytestmark = pytest.mark.slow
 
 
-def _terminate_workers(dsn: str) -> int:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND backend_type = 'client backend'"
-        ).fetchall()
-    return len(rows)
-
-
 def test_a_worker_whose_connections_are_terminated_resumes_by_itself(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:
@@ -41,7 +31,7 @@ def test_a_worker_whose_connections_are_terminated_resumes_by_itself(
         for _ in range(3):
             _wait_until(lambda: _applied(dsn) > 0, timeout=30)
             time.sleep(0.3)
-            assert _terminate_workers(dsn) >= 1
+            assert terminate_other_sessions(dsn) >= 1
         _wait_until(lambda: _applied(dsn) == total, timeout=90)
 
     _assert_each_event_applied_once(dsn, total)
