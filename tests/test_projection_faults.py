@@ -12,12 +12,12 @@ import pytest
 
 from eventsourcing_core import PostgresEventStore, embedded, migrate
 from tests.helpers import terminate_other_sessions
-from tests.test_projection_workers import (
-    _applied,
-    _assert_each_event_applied_once,
-    _fill,
-    _wait_until,
-    _worker,
+from tests.workers import (
+    applied,
+    assert_each_event_applied_once,
+    fill,
+    running_worker,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -26,15 +26,15 @@ pytestmark = pytest.mark.slow
 def test_a_worker_whose_connections_are_terminated_resumes_by_itself(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:
-    total = _fill(pg_store, 10, 200)
-    with _worker(dsn, "--delay", "0.001", "--batch", "50"):
+    total = fill(pg_store, 10, 200)
+    with running_worker(dsn, "--delay", "0.001", "--batch", "50"):
         for _ in range(3):
-            _wait_until(lambda: _applied(dsn) > 0, timeout=30)
+            wait_until(lambda: applied(dsn) > 0, timeout=30)
             time.sleep(0.3)
             assert terminate_other_sessions(dsn) >= 1
-        _wait_until(lambda: _applied(dsn) == total, timeout=90)
+        wait_until(lambda: applied(dsn) == total, timeout=90)
 
-    _assert_each_event_applied_once(dsn, total)
+    assert_each_event_applied_once(dsn, total)
 
 
 @pytest.fixture
@@ -54,12 +54,12 @@ def own_server() -> Iterator[tuple[Path, str]]:
 def test_a_worker_resumes_after_the_server_restarts(own_server: tuple[Path, str]) -> None:
     data, dsn = own_server
     with PostgresEventStore.connect(dsn) as store:
-        total = _fill(store, 10, 200)
-    with _worker(dsn, "--delay", "0.001", "--batch", "50"):
-        _wait_until(lambda: _applied(dsn) > 0, timeout=30)
+        total = fill(store, 10, 200)
+    with running_worker(dsn, "--delay", "0.001", "--batch", "50"):
+        wait_until(lambda: applied(dsn) > 0, timeout=30)
         embedded.stop(data)
         time.sleep(1.0)
         assert embedded.ensure_running(data) == dsn
-        _wait_until(lambda: _applied(dsn) == total, timeout=120)
+        wait_until(lambda: applied(dsn) == total, timeout=120)
 
-    _assert_each_event_applied_once(dsn, total)
+    assert_each_event_applied_once(dsn, total)

@@ -14,7 +14,7 @@ from aggregates.users import register_user
 from eventsourcing_core import PostgresEventStore, Repository
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from projections import InventoryAllocation, WelcomeEmail
-from tests.test_projection_workers import _wait_until, _worker
+from tests.workers import running_worker, wait_until
 
 
 class RecordingSender:
@@ -102,14 +102,16 @@ def test_a_process_manager_killed_mid_run_deducts_each_order_exactly_once(
     runner = ProjectionRunner(pg_store, InventoryAllocation(pg_store))
 
     for _ in range(2):
-        with _worker(dsn, "--projection", "allocation", "--delay", "0.01", "--batch", "20") as w:
-            _wait_until(lambda: sum(_deductions(pg_store, "BOOK-1").values()) > 10, timeout=30)
+        with running_worker(
+            dsn, "--projection", "allocation", "--delay", "0.01", "--batch", "20"
+        ) as w:
+            wait_until(lambda: sum(_deductions(pg_store, "BOOK-1").values()) > 10, timeout=30)
             time.sleep(0.2)
             w.send_signal(signal.SIGKILL)
     assert sum(_deductions(pg_store, "BOOK-1").values()) < orders, "finished before the kill"
 
-    with _worker(dsn, "--projection", "allocation", "--batch", "50"):
-        _wait_until(lambda: runner.status().lag == 0, timeout=60)
+    with running_worker(dsn, "--projection", "allocation", "--batch", "50"):
+        wait_until(lambda: runner.status().lag == 0, timeout=60)
 
     deductions = _deductions(pg_store, "BOOK-1")
     assert set(deductions.values()) == {1}
