@@ -69,11 +69,29 @@ class Projection(ABC):
     """A read model built from the global log."""
 
     name: ClassVar[str]
+    version: ClassVar[int] = 1
+    """Raise it to rebuild the read model beside the live one, then switch (see ``tables``)."""
+    tables: ClassVar[tuple[str, ...]] = ()
+    """The read model's tables, by the names readers use. Declared tables are versioned:
+    the projection's SQL names them as ``{order_summary}`` (the session fills in
+    ``order_summary_v2``, quoted), and readers query the view ``order_summary``,
+    which always shows the live version. Double any other brace: ``'{{}}'``."""
     event_types: ClassVar[tuple[str, ...] | None] = None
     categories: ClassVar[tuple[str, ...] | None] = None
     on_error: ClassVar[ErrorPolicy] = ErrorPolicy.STOP
     max_attempts: ClassVar[int] = 3
     """How many times an event is tried before ``on_error`` applies."""
+
+    @property
+    def checkpoint_name(self) -> str:
+        """The name of this version's checkpoint: each version follows the log on its own."""
+        return self.name if self.version == 1 else f"{self.name}@v{self.version}"
+
+    def table(self, name: str) -> str:
+        """The table behind ``name`` for this version (declare ``name`` in ``tables``)."""
+        if name not in self.tables:
+            raise ValueError(f"{type(self).__name__} does not declare table {name!r}")
+        return f"{name}_v{self.version}"
 
     def setup(self, sql: SqlSession) -> None:  # noqa: B027 (a read model may need no tables)
         """Create the read model's tables if they do not exist (runs when a worker starts)."""
@@ -85,6 +103,11 @@ class Projection(ABC):
     @abstractmethod
     def clear(self, sql: SqlSession) -> None:
         """Empty the read model, for a reset or rebuild from the start of the log."""
+
+
+def versioned_table(name: str, version: int) -> str:
+    """The table that holds version ``version`` of a projection's table ``name``."""
+    return f"{name}_v{version}"
 
 
 class SideEffect(Projection):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psycopg import sql
+
 from eventsourcing_core.postgres.statements import render
 
 _ENSURE_CHECKPOINT = "INSERT INTO {schema}.checkpoints (name) VALUES (%s) ON CONFLICT DO NOTHING"
@@ -80,6 +82,21 @@ SELECT count(*) FROM {schema}.events
 # PostgreSQL does not make safe against concurrent creators: queue them.
 _SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
+_LIVE_VERSION = "SELECT live_version FROM {schema}.projection_versions WHERE name = %s"
+
+_REGISTER_VERSION = """
+INSERT INTO {schema}.projection_versions (name, live_version) VALUES (%s, %s)
+ON CONFLICT (name) DO NOTHING
+"""
+
+_LOCK_VERSION = "SELECT live_version FROM {schema}.projection_versions WHERE name = %s FOR UPDATE"
+
+_SET_LIVE_VERSION = """
+UPDATE {schema}.projection_versions SET live_version = %s, switched_at = now() WHERE name = %s
+"""
+
+_FORGET_CHECKPOINT = "DELETE FROM {schema}.checkpoints WHERE name = %s"
+
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))"
 
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended(%s, 0))"
@@ -108,6 +125,11 @@ class ProjectionStatements:
     status: str
     lag: str
     setup_lock: str
+    live_version: str
+    register_version: str
+    lock_version: str
+    set_live_version: str
+    forget_checkpoint: str
     try_lock: str
     unlock: str
     mark_processed: str
@@ -130,7 +152,19 @@ class ProjectionStatements:
             status=render(_STATUS, schema),
             lag=render(_LAG, schema),
             setup_lock=_SETUP_LOCK,
+            live_version=render(_LIVE_VERSION, schema),
+            register_version=render(_REGISTER_VERSION, schema),
+            lock_version=render(_LOCK_VERSION, schema),
+            set_live_version=render(_SET_LIVE_VERSION, schema),
+            forget_checkpoint=render(_FORGET_CHECKPOINT, schema),
             try_lock=_TRY_LOCK,
             unlock=_UNLOCK,
             mark_processed=render(_MARK_PROCESSED, schema),
         )
+
+
+def point_view(view: str, table: sql.Identifier) -> sql.Composed:
+    """Make the view ``view`` show ``table`` (both in the connection's default schema)."""
+    return sql.SQL(
+        "DROP VIEW IF EXISTS {view}; CREATE VIEW {view} AS SELECT * FROM {table}"
+    ).format(view=sql.Identifier(view), table=table)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 
 from eventsourcing_core.errors import (
     CheckpointConflictError,
@@ -39,9 +40,9 @@ from eventsourcing_core.events import (
     RecordedEvent,
 )
 from eventsourcing_core.postgres.errors import is_connection_failure
-from eventsourcing_core.postgres.projection_statements import ProjectionStatements
+from eventsourcing_core.postgres.projection_statements import ProjectionStatements, point_view
 from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
-from eventsourcing_core.projection import ErrorPolicy, Params, Projection
+from eventsourcing_core.projection import ErrorPolicy, Params, Projection, versioned_table
 
 logger = logging.getLogger(__name__)
 
@@ -82,19 +83,21 @@ class _Session:
         connection: psycopg.Connection[Any],
         store: PostgresEventStore,
         sql: ProjectionStatements,
+        render: Callable[[str], str],
     ) -> None:
         self._connection = connection
         self._appender = PostgresTransaction(connection, store.statements)
         self._sql = sql
+        self._render = render
 
     def execute(self, query: str, params: Params = None) -> None:
-        self._connection.execute(query, params)
+        self._connection.execute(self._render(query), params)
 
     def fetchone(self, query: str, params: Params = None) -> tuple[Any, ...] | None:
-        return self._connection.execute(query, params).fetchone()
+        return self._connection.execute(self._render(query), params).fetchone()
 
     def fetchall(self, query: str, params: Params = None) -> list[tuple[Any, ...]]:
-        return self._connection.execute(query, params).fetchall()
+        return self._connection.execute(self._render(query), params).fetchall()
 
     def append(
         self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
@@ -115,10 +118,16 @@ class ProjectionRunner:
         self._projection = projection
         self._batch_size = batch_size
         self._sql = ProjectionStatements.for_schema(store.schema)
+        self._tables = {
+            name: sql.Identifier(versioned_table(name, projection.version))
+            for name in projection.tables
+        }
+        self._rendered: dict[str, str] = {}
 
     @property
     def name(self) -> str:
-        return self._projection.name
+        """The name of this version's checkpoint (the projection's name for version 1)."""
+        return self._projection.checkpoint_name
 
     @property
     def lock_key(self) -> str:
@@ -131,6 +140,53 @@ class ProjectionRunner:
             conn.execute(self._sql.setup_lock, [f"{self._store.schema}.projection-setup"])
             self._projection.setup(session)
             conn.execute(self._sql.ensure_checkpoint, [self.name])
+            if self._tables:
+                first = [self._projection.name, self._projection.version]
+                if conn.execute(self._sql.register_version, first).rowcount == 1:
+                    self._point_views(conn)  # the first version ever deployed is live at once
+
+    def is_live(self) -> bool:
+        """Whether readers see this version (always, for a projection without tables)."""
+        row = self._store.fetch_one(self._sql.live_version, [self._projection.name])
+        return row is None or row[0] == self._projection.version
+
+    def switch(self) -> None:
+        """Make this version the one readers see; refused unless it has caught up."""
+        lag = self.status().lag
+        if lag:
+            raise EventStoreError(
+                f"{self.name} is {lag} events behind: let it catch up before switching"
+            )
+        with self._transaction() as (conn, _):
+            conn.execute(self._sql.lock_version, [self._projection.name])
+            conn.execute(
+                self._sql.set_live_version, [self._projection.version, self._projection.name]
+            )
+            self._point_views(conn)
+
+    def retire(self) -> None:
+        """Drop a version readers no longer see: its tables, checkpoint and parked events."""
+        if self.is_live():
+            raise EventStoreError(f"{self.name} is live: switch to another version first")
+        with self._transaction() as (conn, _):
+            for table in self._tables.values():
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+            conn.execute(self._sql.forget_checkpoint, [self.name])
+            conn.execute(self._sql.forget_parked, [self.name])
+
+    def _point_views(self, conn: psycopg.Connection[Any]) -> None:
+        for view, table in self._tables.items():
+            conn.execute(point_view(view, table))
+
+    def _render_query(self, query: str) -> str:
+        """Fill in ``{table}`` placeholders with this version's tables, once per query."""
+        if not self._tables:
+            return query
+        rendered = self._rendered.get(query)
+        if rendered is None:
+            rendered = sql.SQL(query).format(**self._tables).as_string()
+            self._rendered[query] = rendered
+        return rendered
 
     def run_batch(self) -> int:
         """Apply the next batch; the number of events done (0 when caught up)."""
@@ -315,4 +371,4 @@ class ProjectionRunner:
     @contextmanager
     def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], _Session]]:
         with self._store.pool.connection() as conn, conn.transaction():
-            yield conn, _Session(conn, self._store, self._sql)
+            yield conn, _Session(conn, self._store, self._sql, self._render_query)

@@ -1,3 +1,4 @@
+DROP TABLE {schema}.projection_versions;
 DROP TABLE {schema}.processed_events;
 DROP TABLE {schema}.parked_events;
 ALTER TABLE {schema}.checkpoints
