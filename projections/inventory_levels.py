@@ -11,11 +11,12 @@ _CHANGE = {"StockReceived": 1, "InventoryDeducted": -1, "InventoryReleased": 1}
 
 class InventoryLevels(Projection):
     name = "inventory_levels"
+    tables = ("inventory_levels",)
     categories = ("inventory",)
 
     def setup(self, sql: SqlSession) -> None:
         sql.execute(
-            "CREATE TABLE IF NOT EXISTS inventory_levels ("
+            "CREATE TABLE IF NOT EXISTS {inventory_levels} ("
             " sku text PRIMARY KEY, on_hand bigint NOT NULL)"
         )
 
@@ -24,10 +25,10 @@ class InventoryLevels(Projection):
         if sign is None:
             return
         sql.execute(
-            "INSERT INTO inventory_levels VALUES (%s, %s) ON CONFLICT (sku)"
-            " DO UPDATE SET on_hand = inventory_levels.on_hand + excluded.on_hand",
+            "INSERT INTO {inventory_levels} AS l VALUES (%s, %s) ON CONFLICT (sku)"
+            " DO UPDATE SET on_hand = l.on_hand + excluded.on_hand",
             [entity_id(event), sign * event.data["quantity"]],
         )
 
     def clear(self, sql: SqlSession) -> None:
-        sql.execute("DELETE FROM inventory_levels")
+        sql.execute("DELETE FROM {inventory_levels}")

@@ -13,16 +13,16 @@ def entity_id(event: RecordedEvent) -> str:
 
 class UserDirectory(Projection):
     name = "user_directory"
+    tables = ("user_directory",)
     categories = ("user",)
 
     def setup(self, sql: SqlSession) -> None:
+        # Usernames are unique: a name is freed (UserRenamed) in the log before
+        # another user can take it (UserRegistered), so the constraint holds.
         sql.execute(
-            "CREATE TABLE IF NOT EXISTS user_directory ("
-            " user_id text PRIMARY KEY, username text NOT NULL, email text NOT NULL,"
+            "CREATE TABLE IF NOT EXISTS {user_directory} ("
+            " user_id text PRIMARY KEY, username text NOT NULL UNIQUE, email text NOT NULL,"
             " status text NOT NULL)"
-        )
-        sql.execute(
-            "CREATE INDEX IF NOT EXISTS user_directory_username_idx ON user_directory (username)"
         )
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
@@ -30,31 +30,31 @@ class UserDirectory(Projection):
         match event.event_type:
             case "UserRegistered":
                 sql.execute(
-                    "INSERT INTO user_directory VALUES (%s, %s, %s, 'active')",
+                    "INSERT INTO {user_directory} VALUES (%s, %s, %s, 'active')",
                     [user_id, data["username"], data["email"]],
                 )
             case "EmailChanged":
                 sql.execute(
-                    "UPDATE user_directory SET email = %s WHERE user_id = %s",
+                    "UPDATE {user_directory} SET email = %s WHERE user_id = %s",
                     [data["email"], user_id],
                 )
             case "UserRenamed":
                 sql.execute(
-                    "UPDATE user_directory SET username = %s WHERE user_id = %s",
+                    "UPDATE {user_directory} SET username = %s WHERE user_id = %s",
                     [data["username"], user_id],
                 )
             case "UserDeactivated":
                 sql.execute(
-                    "UPDATE user_directory SET status = 'deactivated' WHERE user_id = %s",
+                    "UPDATE {user_directory} SET status = 'deactivated' WHERE user_id = %s",
                     [user_id],
                 )
 
     def clear(self, sql: SqlSession) -> None:
-        sql.execute("DELETE FROM user_directory")
+        sql.execute("DELETE FROM {user_directory}")
 
     @staticmethod
     def find_by_username(sql: SqlSession, username: str) -> tuple[str, str, str] | None:
-        """(user_id, email, status) of the user with ``username``, if any."""
+        """(user_id, email, status) of the user with ``username``, from the live version."""
         row = sql.fetchone(
             "SELECT user_id, email, status FROM user_directory WHERE username = %s", [username]
         )

@@ -9,7 +9,7 @@ from aggregates.inventory import InventoryItem
 from aggregates.order import Line, Order
 from aggregates.user import User
 from aggregates.users import register_user, rename_user
-from eventsourcing_core import PostgresEventStore, Repository
+from eventsourcing_core import EventStoreError, PostgresEventStore, Repository
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from projections import InventoryLevels, OrderSummary, UserDirectory
 
@@ -105,3 +105,44 @@ def test_a_rebuild_gives_the_same_read_models(
     _catch_up(runners)
 
     assert _read_models(dsn) == before
+
+
+class OrderSummaryV2(OrderSummary):
+    version = 2
+
+
+def _view_source(dsn: str, view: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT definition FROM pg_views WHERE viewname = %s", [view]).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_new_version_is_rebuilt_beside_the_live_one_and_switched_without_a_gap(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    old = ProjectionRunner(pg_store, OrderSummary())
+    old.setup()
+    _play_stories(pg_store)
+    _catch_up([old])
+    live_rows = _rows(dsn, "SELECT * FROM order_summary ORDER BY order_id")
+    new = ProjectionRunner(pg_store, OrderSummaryV2(), batch_size=2)
+    new.setup()
+
+    assert (old.is_live(), new.is_live()) == (True, False)
+    new.run_batch()  # half-built: readers still see the complete old version
+    assert _rows(dsn, "SELECT * FROM order_summary ORDER BY order_id") == live_rows
+    with pytest.raises(EventStoreError, match="events behind"):
+        new.switch()
+
+    _catch_up([new])
+    new.switch()
+
+    assert (old.is_live(), new.is_live()) == (False, True)
+    assert "order_summary_v2" in _view_source(dsn, "order_summary")
+    assert _rows(dsn, "SELECT * FROM order_summary ORDER BY order_id") == live_rows
+    with pytest.raises(EventStoreError, match="is live"):
+        new.retire()
+    old.retire()
+    assert _rows(dsn, "SELECT to_regclass('order_summary_v1')") == [(None,)]
+    assert new.status().name == "order_summary@v2"
