@@ -11,15 +11,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore
+from eventsourcing_core import AppendResult, Checkpoint, NewEvent, PostgresEventStore
 from eventsourcing_core.errors import CheckpointConflictError, ProjectionFailedError
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from tests.tally import ParkingTally, Tally
 
 
-def _append(store: PostgresEventStore, stream: str, count: int, poison_at: int = -1) -> None:
-    store.append(
+def _append(
+    store: PostgresEventStore, stream: str, count: int, poison_at: int = -1
+) -> AppendResult:
+    return store.append(
         stream,
         [NewEvent("Counted", {"n": n, "poison": n == poison_at}) for n in range(count)],
     )
@@ -144,8 +146,7 @@ def test_a_second_runner_that_wrongly_thinks_it_owns_the_projection_changes_noth
 def test_waiting_for_a_checkpoint_returns_once_it_is_processed(
     runner: ProjectionRunner, pg_store: PostgresEventStore
 ) -> None:
-    _append(pg_store, "tally-1", 5)
-    target = pg_store.head()
+    target = _append(pg_store, "tally-1", 5).checkpoint
 
     assert not runner.wait_for(target, timeout=0.05)
     runner.run_batch()
@@ -176,14 +177,14 @@ def test_a_notification_wakes_an_idle_worker_long_before_its_next_poll(
 ) -> None:
     stop, thread = _run_worker(pg_store, idle_wait=30.0)
     try:
-        _append(pg_store, "tally-1", 1)  # the worker sets up, then goes idle on notifications
+        first = _append(pg_store, "tally-1", 1)  # the worker sets up, then idles on notifications
         runner = ProjectionRunner(pg_store, Tally())
-        assert runner.wait_for(pg_store.head(), timeout=5)
+        assert runner.wait_for(first.checkpoint, timeout=5)
         time.sleep(0.3)
 
         started = time.monotonic()
-        _append(pg_store, "tally-1", 1)
-        assert runner.wait_for(pg_store.head(), timeout=5)
+        second = _append(pg_store, "tally-1", 1)
+        assert runner.wait_for(second.checkpoint, timeout=5)
         assert time.monotonic() - started < 2.0
     finally:
         stop.set()
@@ -195,8 +196,8 @@ def test_without_notifications_the_worker_still_polls(dsn: str) -> None:
     with PostgresEventStore.connect(dsn, notify=False) as quiet:
         stop, thread = _run_worker(quiet, idle_wait=0.1)
         try:
-            _append(quiet, "tally-1", 3)
-            assert ProjectionRunner(quiet, Tally()).wait_for(quiet.head(), timeout=5)
+            written = _append(quiet, "tally-1", 3)
+            assert ProjectionRunner(quiet, Tally()).wait_for(written.checkpoint, timeout=5)
         finally:
             stop.set()
             thread.join(timeout=10)

@@ -9,6 +9,7 @@ them at a time (see ``projections.py`` for ownership and takeover).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -20,6 +21,13 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_when_event_set,
+    wait_random_exponential,
+)
 
 from eventsourcing_core.errors import (
     CheckpointConflictError,
@@ -36,6 +44,11 @@ from eventsourcing_core.projection import Projection
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF = 5.0
+
+
+def _interruptible_sleep(stop: threading.Event, seconds: float) -> None:
+    """Back off, but wake at once when asked to stop."""
+    stop.wait(seconds)
 
 
 class ProjectionWorker:
@@ -61,6 +74,7 @@ class ProjectionWorker:
         self._lock_connection: psycopg.Connection[Any] | None = None
         self._owned: set[str] = set()
         self._failed: set[str] = set()
+        self._next_claim = 0.0
 
     @property
     def owned(self) -> frozenset[str]:
@@ -68,28 +82,20 @@ class ProjectionWorker:
         return frozenset(self._owned)
 
     def run(self, stop: threading.Event) -> None:
-        """Run until ``stop`` is set; the batch under way commits first."""
-        backoff = 0.1
-        next_claim = 0.0
+        """Run until ``stop`` is set; the batch under way commits first.
+
+        A lost connection or a server restart: back off (tenacity, jittered,
+        up to 5 s), reconnect and resume from the checkpoints; ownership is
+        claimed again, since the locks went with the connection.
+        """
         try:
-            self._setup()
+            self._retrying(stop)(self._setup)
             while not stop.is_set():
-                try:
-                    if time.monotonic() >= next_claim:
-                        self._claim()
-                        next_claim = time.monotonic() + self._claim_interval
-                    progressed = self._run_owned(stop)
-                    backoff = 0.1
-                except Exception as exc:
-                    if not is_connection_failure(exc):
-                        raise
-                    logger.warning("connection lost (%s); retrying in %.1fs", exc, backoff)
-                    self._lose_ownership()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF)
-                    continue
-                if not progressed:
+                if not self._retrying(stop)(self._step, stop):
                     self._wait_for_events(stop)
+        except Exception as exc:
+            if not (stop.is_set() and is_connection_failure(exc)):
+                raise
         finally:
             self._release()
 
@@ -113,6 +119,28 @@ class ProjectionWorker:
     def _setup(self) -> None:
         for runner in self._runners:
             runner.setup()
+
+    def _step(self, stop: threading.Event) -> bool:
+        """Claim what is due, run one batch of each owned projection; whether any moved."""
+        if time.monotonic() >= self._next_claim:
+            self._claim()
+            self._next_claim = time.monotonic() + self._claim_interval
+        return self._run_owned(stop)
+
+    def _retrying(self, stop: threading.Event) -> Retrying:
+        return Retrying(
+            retry=retry_if_exception(is_connection_failure),
+            wait=wait_random_exponential(multiplier=0.1, max=_MAX_BACKOFF),
+            stop=stop_when_event_set(stop),
+            sleep=functools.partial(_interruptible_sleep, stop),
+            before_sleep=self._connection_lost,
+            reraise=True,
+        )
+
+    def _connection_lost(self, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        logger.warning("connection lost (%s); reconnecting", failure)
+        self._lose_ownership()
 
     def _claim(self) -> None:
         connection = self._connection()
