@@ -29,9 +29,10 @@ from eventsourcing_core.dsn import resolve_dsn
 def place_an_order(store: PostgresEventStore, order_id: str) -> None:
     """Write an order's first events, then show optimistic concurrency at work."""
     correlation = Metadata(correlation_id=uuid4())
+    line = {"sku": "BOOK-1", "quantity": 2, "unit_price_cents": 1250}
     placed = [
-        NewEvent("OrderPlaced", {"user": "alice"}, metadata=correlation),
-        NewEvent("LineAdded", {"sku": "BOOK-1", "quantity": 2, "price": 12.5}),
+        NewEvent("OrderPlaced", {"user_id": "alice", "lines": [line]}, metadata=correlation),
+        NewEvent("LineAdded", {"sku": "PEN-9", "quantity": 1, "unit_price_cents": 199}),
     ]
     result = store.append(order_id, placed, NO_STREAM)
     print(f"appended {len(placed)} events to {order_id}: now at version {result.version}")
@@ -40,10 +41,10 @@ def place_an_order(store: PostgresEventStore, order_id: str) -> None:
     print(f"retried the same append (same event ids): still version {again.version}")
 
     try:
-        store.append(order_id, [NewEvent("OrderPaid", {"amount": 25.0})], expected_version=1)
+        store.append(order_id, [NewEvent("OrderPaid", {"amount_cents": 2699})], expected_version=1)
     except ConcurrencyError as conflict:
         print(f"a stale writer is refused: {conflict}")
-    store.append(order_id, [NewEvent("OrderPaid", {"amount": 25.0})], expected_version=2)
+    store.append(order_id, [NewEvent("OrderPaid", {"amount_cents": 2699})], expected_version=2)
 
 
 def register_a_user(store: PostgresEventStore, user_id: str, username: str) -> None:

@@ -38,3 +38,12 @@ def test_the_bank_account_example_models_a_domain(where: str, empty_dsn: str) ->
     assert "withdrew 25.00; balance 75.00" in out
     assert "refused: cannot withdraw 1000000 cents" in out
     assert "at version 2 the balance was 100.00" in out
+
+
+def test_the_projection_example_keeps_a_read_model_with_a_worker(empty_dsn: str) -> None:
+    _run("quickstart.py", "--dsn", empty_dsn)  # orders of another example share the log
+
+    out = _run("projection_from_scratch.py", "--dsn", empty_dsn)
+
+    assert "PEN-9    7" in out
+    assert "BOOK-1   5" in out
