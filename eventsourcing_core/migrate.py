@@ -21,6 +21,7 @@ from alembic.script import ScriptDirectory
 from psycopg import sql
 
 from eventsourcing_core.errors import DatabaseUnavailableError
+from eventsourcing_core.postgres.errors import first_line
 from eventsourcing_core.validation import check_name
 
 DEFAULT_SCHEMA = "escore"
@@ -98,4 +99,6 @@ def _check_reachable(dsn: str) -> None:
     try:
         psycopg.connect(dsn, connect_timeout=10).close()
     except psycopg.OperationalError as exc:
-        raise DatabaseUnavailableError(f"cannot connect to the database: {exc}") from None
+        raise DatabaseUnavailableError(
+            f"cannot connect to the database: {first_line(exc)}"
+        ) from None

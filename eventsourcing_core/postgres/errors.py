@@ -55,7 +55,7 @@ def is_event_id_race(exc: BaseException) -> bool:
 def translate(exc: psycopg.Error | psycopg_pool.PoolTimeout) -> EventStoreError:
     """The framework error that says what ``exc`` means to a caller."""
     if is_transient(exc):
-        return DatabaseUnavailableError(f"the database cannot be reached: {_first_line(exc)}")
+        return DatabaseUnavailableError(f"the database cannot be reached: {first_line(exc)}")
     assert isinstance(exc, psycopg.Error)
     sqlstate = exc.sqlstate
     if sqlstate == WRONG_EXPECTED_VERSION:
@@ -80,13 +80,14 @@ def translate(exc: psycopg.Error | psycopg_pool.PoolTimeout) -> EventStoreError:
         exc, pg_errors.UndefinedTable | pg_errors.UndefinedFunction | pg_errors.InvalidSchemaName
     ):
         return SchemaNotReadyError(
-            f"the event store schema is missing or out of date ({_first_line(exc)}); "
+            f"the event store schema is missing or out of date ({first_line(exc)}); "
             "run `escore migrate` or eventsourcing_core.migrate.upgrade(dsn)"
         )
-    return EventStoreError(f"database error {sqlstate}: {_first_line(exc)}")
+    return EventStoreError(f"database error {sqlstate}: {first_line(exc)}")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (libpq's come with hints on more lines)."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 

@@ -32,7 +32,7 @@ from eventsourcing_core.events import (
 )
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
-from eventsourcing_core.postgres.errors import is_event_id_race, translate
+from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
 from eventsourcing_core.postgres.notifier import Notifier
 from eventsourcing_core.postgres.statements import (
     Statements,
@@ -96,7 +96,17 @@ class PostgresEventStore(EventStore):
         timeout: float = 30.0,
         notify: bool = True,
     ) -> PostgresEventStore:
-        """Open a pool on ``dsn`` and check that the schema is migrated."""
+        """Open a pool on ``dsn`` and check that the schema is migrated.
+
+        An unreachable server fails at once with ``DatabaseUnavailableError``
+        (one plain connection is tried first), rather than after ``timeout``.
+        """
+        try:
+            psycopg.connect(dsn, connect_timeout=max(1, min(int(timeout), 10))).close()
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"cannot connect to the database: {first_line(exc)}"
+            ) from None
         try:
             pool = open_pool(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
         except psycopg_pool.PoolTimeout as exc:

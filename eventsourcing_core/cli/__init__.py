@@ -1,0 +1,1 @@
+"""The ``escore`` command line: migrate, inspect and append to streams, manage the server."""

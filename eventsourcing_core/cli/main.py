@@ -1,0 +1,196 @@
+"""``escore``: the command line of eventsourcing_core.
+
+Exit codes: 0 success, 1 failure, 2 usage error (bad arguments or input),
+3 the database cannot be reached, 130 interrupted (Ctrl-C). Expected errors
+print one line on stderr that says what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from eventsourcing_core import embedded
+from eventsourcing_core.cli import store_commands
+from eventsourcing_core.dsn import resolve_dsn
+from eventsourcing_core.errors import (
+    DatabaseUnavailableError,
+    EventStoreError,
+    InvalidArgumentError,
+)
+from eventsourcing_core.migrate import DEFAULT_SCHEMA
+from eventsourcing_core.postgres.store import PostgresEventStore
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+StoreCommand = Callable[[argparse.Namespace, PostgresEventStore], None]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except DatabaseUnavailableError as error:
+        print(f"escore: {error} (give --dsn or set DATABASE_URL)", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except InvalidArgumentError as error:
+        print(f"escore: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (EventStoreError, embedded.EmbeddedPostgresError) as error:
+        print(f"escore: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and its options."""
+    parser = argparse.ArgumentParser(
+        prog="escore",
+        description="Event sourcing on PostgreSQL: migrate, inspect and append to streams.",
+        epilog="examples:\n  escore migrate\n  escore streams --category order\n"
+        "  escore stream show order-42 --json\n"
+        "Connection: --dsn, else DATABASE_URL, else the embedded PostgreSQL.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dsn", help="PostgreSQL connection string")
+    parser.add_argument("--schema", default=DEFAULT_SCHEMA, help="the store's schema")
+    parser.set_defaults(run=lambda args: parser.print_help())
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_migrate(commands)
+    _add_streams(commands)
+    _add_stream(commands)
+    _add_append(commands)
+    _add_embedded(commands)
+    return parser
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"examples:\n{examples}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _with_store(command: StoreCommand) -> Callable[[argparse.Namespace], None]:
+    def run(args: argparse.Namespace) -> None:
+        with PostgresEventStore.connect(_dsn(args), schema=args.schema, notify=False) as store:
+            command(args, store)
+
+    return run
+
+
+def _dsn(args: argparse.Namespace) -> str:
+    return resolve_dsn(args.dsn)
+
+
+def _add_migrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "migrate",
+        "Create or change the store's schema.",
+        "  escore migrate\n  escore migrate down base\n  escore migrate current\n"
+        "  escore migrate history",
+    )
+    sub.add_argument(
+        "action", nargs="?", default="up", choices=["up", "down", "current", "history"]
+    )
+    sub.add_argument("revision", nargs="?", help="target revision (default for up: head)")
+    sub.set_defaults(run=lambda args: store_commands.run_migrate(args, _dsn(args)))
+
+
+def _add_streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "streams",
+        "List streams with their event count and last event time.",
+        "  escore streams\n  escore streams --category order --limit 20 --json",
+    )
+    sub.add_argument("--category", help="only streams of this category")
+    sub.add_argument("--after", help="start after this stream id (paging)")
+    sub.add_argument("--limit", type=int, default=100)
+    sub.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    sub.set_defaults(run=_with_store(store_commands.run_streams))
+    cats = _command(commands, "categories", "List categories.", "  escore categories --json")
+    cats.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    cats.set_defaults(run=_with_store(store_commands.run_categories))
+
+
+def _add_stream(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stream = _command(commands, "stream", "Look at one stream.", "  escore stream show order-42")
+    actions = stream.add_subparsers(title="actions", metavar="ACTION", required=True)
+    show = _command(
+        actions,
+        "show",
+        "Show the events of one stream.",
+        "  escore stream show order-42\n  escore stream show order-42 --backwards --limit 5\n"
+        "  escore stream show order-42 --from-version 3 --json",
+    )
+    show.add_argument("stream")
+    show.add_argument("--from-version", type=int)
+    show.add_argument("--backwards", action="store_true", help="newest first")
+    show.add_argument("--limit", type=int)
+    show.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    show.set_defaults(run=_with_store(store_commands.run_stream_show))
+
+
+def _add_append(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "append",
+        "Append one event to a stream.",
+        "  escore append order-42 OrderShipped --data '{}'\n"
+        '  escore append user-7 EmailChanged --data \'{"email": "a@b.c"}\' '
+        "--expected-version 3",
+    )
+    sub.add_argument("stream")
+    sub.add_argument("type", help="the event type")
+    sub.add_argument("--data", default="{}", help="the event's data, a JSON object")
+    sub.add_argument(
+        "--expected-version", default="any", help="any (default), no-stream, exists or a number"
+    )
+    sub.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.set_defaults(run=_with_store(store_commands.run_append))
+
+
+def _add_embedded(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "embedded",
+        "The embedded PostgreSQL used when no connection string is given.",
+        "  escore embedded status\n  escore embedded stop\n  escore embedded remove",
+    )
+    sub.add_argument("action", choices=["status", "start", "stop", "remove"])
+    sub.set_defaults(run=_run_embedded)
+
+
+def _run_embedded(args: argparse.Namespace) -> None:
+    if args.action == "start":
+        print(embedded.ensure_running())
+    elif args.action == "stop":
+        embedded.stop()
+        print(f"stopped the server in {embedded.data_dir()}")
+    elif args.action == "remove":
+        embedded.remove()
+        print(f"removed {embedded.data_dir()}")
+    else:
+        status = embedded.status()
+        state = "running" if status.running else "stopped"
+        print(f"{state}: {status.data_dir}" + (f"\n{status.dsn}" if status.dsn else ""))
+
+
+def entry_point() -> None:
+    """The ``escore`` console script."""
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The escore command line, driven as a user would: a subprocess against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def escore(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "eventsourcing_core.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def ok(*args: str) -> str:
+    done = escore(*args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_migrate_upgrades_shows_and_downgrades_the_schema(empty_dsn: str) -> None:
+    assert "(none: not migrated)" in ok("--dsn", empty_dsn, "migrate", "current")
+    assert "is at revision 0003" in ok("--dsn", empty_dsn, "migrate")
+    assert "0003 (head)" in ok("--dsn", empty_dsn, "migrate", "history")
+    assert "is at revision None" in ok("--dsn", empty_dsn, "migrate", "down", "base")
+
+
+def test_append_then_show_a_stream_as_a_table_and_as_json(dsn: str) -> None:
+    out = ok(
+        "--dsn",
+        dsn,
+        "append",
+        "order-7",
+        "OrderPlaced",
+        "--data",
+        '{"user_id": "alice"}',
+        "--expected-version",
+        "no-stream",
+    )
+    ok(
+        "--dsn",
+        dsn,
+        "append",
+        "order-7",
+        "OrderPaid",
+        "--data",
+        '{"amount_cents": 100}',
+        "--expected-version",
+        "1",
+    )
+
+    table = ok("--dsn", dsn, "stream", "show", "order-7")
+    lines = [
+        json.loads(line)
+        for line in ok(
+            "--dsn", dsn, "stream", "show", "order-7", "--backwards", "--json"
+        ).splitlines()
+    ]
+
+    assert out.strip() == "appended OrderPlaced to order-7 at version 1"
+    assert table.splitlines()[0].split() == ["VERSION", "TYPE", "TIME", "DATA"]
+    assert '{"user_id":"alice"}' in table
+    assert [(e["version"], e["event_type"], e["data"]) for e in lines] == [
+        (2, "OrderPaid", {"amount_cents": 100}),
+        (1, "OrderPlaced", {"user_id": "alice"}),
+    ]
+
+
+def test_streams_and_categories_list_what_is_there(dsn: str) -> None:
+    for stream in ["order-1", "order-2", "user-1"]:
+        ok("--dsn", dsn, "append", stream, "Happened")
+
+    streams = [json.loads(line) for line in ok("--dsn", dsn, "streams", "--json").splitlines()]
+    orders = ok("--dsn", dsn, "streams", "--category", "order")
+    categories = ok("--dsn", dsn, "categories")
+
+    assert [s["stream"] for s in streams] == ["order-1", "order-2", "user-1"]
+    assert "user-1" not in orders
+    assert "order-2" in orders
+    assert categories.splitlines()[1].split()[:3] == ["order", "2", "2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["append", "order-1", "X", "--data", "{oops"], 2, "--data is not valid JSON"),
+        (["append", "order-1", "X", "--data", "[1]"], 2, "must be a JSON object"),
+        (["append", "order-1", "X", "--expected-version", "soon"], 2, "--expected-version must"),
+        (["append", "order-1", "X", "--expected-version", "4"], 1, "Wrong expected version: 4"),
+        (["stream", "show", "nope-1"], 1, "no stream 'nope-1'"),
+        (["append", "", "X"], 2, "stream id must not be empty"),
+    ],
+    ids=[
+        "bad json",
+        "not an object",
+        "bad expected version",
+        "conflict",
+        "unknown stream",
+        "empty stream id",
+    ],
+)
+def test_bad_input_gets_one_line_and_its_exit_code(
+    dsn: str, args: list[str], code: int, message: str
+) -> None:
+    done = escore("--dsn", dsn, *args)
+
+    assert done.returncode == code
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_unreachable_database_has_its_own_exit_code() -> None:
+    done = escore("--dsn", "host=127.0.0.1 port=1 user=postgres", "streams")
+
+    assert done.returncode == 3
+    assert "cannot connect to the database" in done.stderr
+    assert "give --dsn or set DATABASE_URL" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_usage_error_exits_with_2() -> None:
+    assert escore("no-such-command").returncode == 2
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["migrate"], ["streams"], ["stream", "show"], ["append"], ["embedded"]]
+)
+def test_every_command_has_help_with_examples(command: list[str]) -> None:
+    out = ok(*command, "--help")
+    assert "examples:" in out
+
+
+def test_embedded_status_says_where_the_server_lives(tmp_path: Path) -> None:
+    done = escore("embedded", "status", env={"ESCORE_EMBEDDED_DIR": str(tmp_path / "pg")})
+
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"stopped: {tmp_path / 'pg'}")
