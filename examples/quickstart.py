@@ -51,9 +51,15 @@ def register_a_user(store: PostgresEventStore, user_id: str, username: str) -> N
     """Two streams in one transaction: the user, and the reservation of its name."""
     store.append_streams(
         [
-            StreamAppend(user_id, [NewEvent("UserRegistered", {"username": username})], NO_STREAM),
             StreamAppend(
-                f"username-{username}", [NewEvent("UsernameReserved", {"user": user_id})], NO_STREAM
+                user_id,
+                [NewEvent("UserRegistered", {"username": username, "email": "a@example.com"})],
+                NO_STREAM,
+            ),
+            StreamAppend(
+                f"username-{username}",
+                [NewEvent("UsernameReserved", {"user_id": user_id.partition("-")[2]})],
+                NO_STREAM,
             ),
         ]
     )

@@ -10,13 +10,28 @@ Each keeps its tables in the connection's default schema and writes them only
 through the ``SqlSession`` of its batch's transaction.
 """
 
+from eventsourcing_core.projection import Projection
+from eventsourcing_core.store import EventStore
 from projections.inventory_allocation import InventoryAllocation
 from projections.inventory_levels import InventoryLevels
 from projections.order_summary import OrderSummary
 from projections.user_directory import UserDirectory
 from projections.welcome_email import EmailSender, LoggingSender, WelcomeEmail
 
+
+def build(store: EventStore) -> list[Projection]:
+    """The sample projections, as the command line finds them (``[tool.escore] projections``)."""
+    return [
+        UserDirectory(),
+        OrderSummary(),
+        InventoryLevels(),
+        WelcomeEmail(LoggingSender()),
+        InventoryAllocation(store),
+    ]
+
+
 __all__ = [
+    "build",
     "EmailSender",
     "InventoryAllocation",
     "InventoryLevels",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.workers import query, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,3 +151,141 @@ def test_embedded_status_says_where_the_server_lives(tmp_path: Path) -> None:
 
     assert done.returncode == 0
     assert done.stdout.startswith(f"stopped: {tmp_path / 'pg'}")
+
+
+def test_the_demo_plays_the_stories_and_can_run_again(empty_dsn: str) -> None:
+    ok("--dsn", empty_dsn, "migrate")
+    _run_quickstart(empty_dsn)  # the README's first command writes to the same database
+
+    first = ok("--dsn", empty_dsn, "demo")
+    ok("--dsn", empty_dsn, "demo")
+
+    assert "shipped" in first
+    assert "cancelled" in first
+    stock = first.split("inventory levels:")[1].split("streams written:")[0]
+    assert [line.split()[1] for line in stock.strip().splitlines()[1:]] == ["8", "50"]
+    status = ok("--dsn", empty_dsn, "projections", "status")
+    assert "failed" not in status
+
+
+def _run_quickstart(dsn: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py"), "--dsn", dsn],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def _order_stream(dsn: str) -> str:
+    rows = [
+        json.loads(line)
+        for line in ok("--dsn", dsn, "streams", "--category", "order", "--json").splitlines()
+    ]
+    return str(next(row["stream"] for row in rows if row["events"] == 4))
+
+
+def test_replay_shows_the_state_now_and_at_a_version(empty_dsn: str) -> None:
+    ok("--dsn", empty_dsn, "demo")
+    stream = _order_stream(empty_dsn)
+
+    now = json.loads(ok("--dsn", empty_dsn, "replay", stream, "--json"))
+    then = ok("--dsn", empty_dsn, "replay", stream, "--at-version", "1", "--verbose")
+
+    assert (now["version"], now["state"]["status"]) == (4, "shipped")
+    assert then.splitlines()[0].split()[:2] == ["v1", "OrderPlaced"]
+    assert "at version 1:" in then
+    assert "status: open" in then
+
+
+def test_replaying_a_stream_of_an_unknown_category_says_what_to_do(dsn: str) -> None:
+    ok("--dsn", dsn, "append", "widget-1", "Made")
+    done = escore("--dsn", dsn, "replay", "widget-1")
+
+    assert done.returncode == 1
+    assert "no aggregate for category 'widget'" in done.stderr
+
+
+def test_projections_can_be_rebuilt_reset_and_inspected(empty_dsn: str) -> None:
+    ok("--dsn", empty_dsn, "demo")
+
+    rebuilt = ok("--dsn", empty_dsn, "projections", "rebuild", "order_summary")
+    reset = ok("--dsn", empty_dsn, "projections", "reset", "user_directory")
+    status = [
+        json.loads(line)
+        for line in ok("--dsn", empty_dsn, "projections", "status", "--json").splitlines()
+    ]
+    parked = ok("--dsn", empty_dsn, "projections", "parked", "order_summary")
+    unknown = escore("--dsn", empty_dsn, "projections", "reset", "nope")
+
+    assert rebuilt.startswith("rebuilt order_summary: 6 events")
+    assert "reset user_directory" in reset
+    by_name = {row["projection"]: row for row in status}
+    assert (by_name["order_summary"]["lag"], by_name["user_directory"]["lag"]) == (0, 2)
+    assert parked.strip() == "(none)"
+    assert unknown.returncode == 1
+    assert "unknown projection(s) ['nope']" in unknown.stderr
+
+
+def test_a_projection_run_stopped_with_ctrl_c_resumes_from_its_checkpoint(dsn: str) -> None:
+    def run_until_caught_up(expected_users: int) -> None:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "eventsourcing_core.cli",
+                "--dsn",
+                dsn,
+                "projections",
+                "run",
+                "user_directory",
+            ],
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: _users(dsn) == expected_users, timeout=30)
+        finally:
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=15) == 0
+
+    for n in range(3):
+        ok(
+            "--dsn",
+            dsn,
+            "append",
+            f"user-{n}",
+            "UserRegistered",
+            "--data",
+            f'{{"username": "user{n}", "email": "u{n}@example.com"}}',
+        )
+    run_until_caught_up(3)
+    for n in range(3, 5):
+        ok(
+            "--dsn",
+            dsn,
+            "append",
+            f"user-{n}",
+            "UserRegistered",
+            "--data",
+            f'{{"username": "user{n}", "email": "u{n}@example.com"}}',
+        )
+    run_until_caught_up(5)
+
+    [row] = [
+        json.loads(line)
+        for line in ok(
+            "--dsn", dsn, "projections", "status", "user_directory", "--json"
+        ).splitlines()
+    ]
+    assert (row["status"], row["lag"], row["processed"]) == ("stopped", 0, 5)
+
+
+def _users(dsn: str) -> int:
+    rows = query(dsn, "SELECT count(*) FROM user_directory") if _has_users(dsn) else [(0,)]
+    return int(str(rows[0][0]))
+
+
+def _has_users(dsn: str) -> bool:
+    return query(dsn, "SELECT to_regclass('user_directory') IS NOT NULL") == [(True,)]

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from eventsourcing_core import embedded
-from eventsourcing_core.cli import store_commands
+from eventsourcing_core.cli import app_commands, store_commands
+from eventsourcing_core.cli.app import App, load_app
 from eventsourcing_core.dsn import resolve_dsn
 from eventsourcing_core.errors import (
     DatabaseUnavailableError,
@@ -25,6 +26,7 @@ from eventsourcing_core.postgres.store import PostgresEventStore
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 StoreCommand = Callable[[argparse.Namespace, PostgresEventStore], None]
+AppCommand = Callable[[argparse.Namespace, PostgresEventStore, App], None]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,12 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--dsn", help="PostgreSQL connection string")
     parser.add_argument("--schema", default=DEFAULT_SCHEMA, help="the store's schema")
+    parser.add_argument("--aggregates", help="module:attribute naming your aggregate classes")
+    parser.add_argument("--projections", help="module:attribute naming your projections factory")
     parser.set_defaults(run=lambda args: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_migrate(commands)
     _add_streams(commands)
     _add_stream(commands)
     _add_append(commands)
+    _add_replay(commands)
+    _add_projections(commands)
+    _add_demo(commands)
     _add_embedded(commands)
     return parser
 
@@ -88,6 +95,15 @@ def _with_store(command: StoreCommand) -> Callable[[argparse.Namespace], None]:
     def run(args: argparse.Namespace) -> None:
         with PostgresEventStore.connect(_dsn(args), schema=args.schema, notify=False) as store:
             command(args, store)
+
+    return run
+
+
+def _with_app(command: AppCommand) -> Callable[[argparse.Namespace], None]:
+    def run(args: argparse.Namespace) -> None:
+        app = load_app(args.aggregates, args.projections)
+        with PostgresEventStore.connect(_dsn(args), schema=args.schema) as store:
+            command(args, store, app)
 
     return run
 
@@ -163,6 +179,53 @@ def _add_append(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.set_defaults(run=_with_store(store_commands.run_append))
+
+
+def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "replay",
+        "Rebuild an aggregate from its stream and print its state.",
+        "  escore replay order-42\n  escore replay order-42 --at-version 3 --verbose",
+    )
+    sub.add_argument("stream")
+    sub.add_argument("--at-version", type=int, help="stop at this version (time travel)")
+    sub.add_argument("--verbose", action="store_true", help="show each event as it is applied")
+    sub.add_argument("--json", action="store_true", help="the state as JSON")
+    sub.set_defaults(run=_with_app(app_commands.run_replay))
+
+
+def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "projections",
+        "List, run and manage projections.",
+        "  escore projections status\n  escore projections run            # Ctrl-C stops cleanly\n"
+        "  escore projections run order_summary user_directory\n"
+        "  escore projections rebuild order_summary\n  escore projections parked order_summary\n"
+        "  escore projections retry order_summary",
+    )
+    sub.add_argument(
+        "action", choices=["list", "status", "run", "reset", "rebuild", "parked", "retry"]
+    )
+    sub.add_argument("names", nargs="*", help="projection names (default: all)")
+    sub.add_argument("--json", action="store_true", help="status as JSON lines")
+    sub.set_defaults(run=_with_app(app_commands.run_projections))
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "demo",
+        "Play the sample stories on a database and show the read models.",
+        "  escore demo                  # on the embedded PostgreSQL\n"
+        "  escore --dsn postgresql://localhost/demo demo",
+    )
+    sub.set_defaults(
+        run=lambda args: app_commands.run_demo(
+            args, _dsn(args), load_app(args.aggregates, args.projections)
+        )
+    )
 
 
 def _add_embedded(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,183 @@
+"""Commands that use the application's code: replay, projections, demo."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import time
+from typing import Any
+from uuid import uuid4
+
+from eventsourcing_core import migrate
+from eventsourcing_core.aggregate import Aggregate
+from eventsourcing_core.cli.app import App
+from eventsourcing_core.cli.output import json_lines, table
+from eventsourcing_core.errors import EventStoreError
+from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.postgres.store import PostgresEventStore
+from eventsourcing_core.postgres.worker import ProjectionWorker
+from eventsourcing_core.projection import Projection
+from eventsourcing_core.repository import Repository
+
+
+def run_replay(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:
+    """Rebuild an aggregate from its stream and print its state."""
+    cls = app.aggregate_for(args.stream)
+    recorded = store.read_stream(args.stream, limit=args.at_version)
+    if not recorded:
+        raise EventStoreError(f"no stream {args.stream!r} (see `escore streams`)")
+    repository = Repository(store, cls)
+    aggregate = cls(args.stream.partition("-")[2])
+    for event in recorded:
+        aggregate.replay(repository.domain_event(event))
+        if args.verbose:
+            print(f"v{event.version:<5} {event.event_type:<20} {dict(event.data)}")
+    state = {
+        "stream": args.stream,
+        "type": cls.__name__,
+        "version": aggregate.version,
+        "state": _state(aggregate),
+    }
+    json_lines([state]) if args.json else _print_state(state)
+
+
+def _state(aggregate: Aggregate) -> Any:
+    if type(aggregate).supports_snapshots():
+        return aggregate.snapshot_state()
+    return {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}
+
+
+def _print_state(state: dict[str, Any]) -> None:
+    print(f"{state['type']} {state['stream']} at version {state['version']}:")
+    for key, value in state["state"].items():
+        print(f"  {key}: {value}")
+
+
+def projections(app: App, store: PostgresEventStore, names: list[str]) -> list[Projection]:
+    """The app's projections, or those of them named (an unknown name is an error)."""
+    every = app.projections(store)
+    if not names:
+        return every
+    known = {p.name: p for p in every}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise EventStoreError(f"unknown projection(s) {unknown}; known: {sorted(known)}")
+    return [known[name] for name in names]
+
+
+def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:
+    """list, status, run, reset, rebuild, parked, retry."""
+    chosen = projections(app, store, args.names)
+    runners = [ProjectionRunner(store, p) for p in chosen]
+    if args.action == "run":
+        _logging()
+        ProjectionWorker(store, chosen).run_until_signalled()
+        return
+    if args.action in ("list", "status"):
+        _status(runners, args.json)
+        return
+    if len(runners) != 1 or not args.names:
+        raise EventStoreError(f"projections {args.action} needs exactly one projection name")
+    [runner] = runners
+    runner.setup()
+    if args.action == "reset":
+        runner.reset()
+        print(f"reset {runner.name}: read model emptied, checkpoint at the start")
+    elif args.action == "rebuild":
+        runner.reset()
+        _catch_up(runner)
+    elif args.action == "parked":
+        rows = [
+            [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
+        ]
+        table(["stream", "version", "type", "attempts", "error"], rows)
+    else:
+        print(f"{runner.retry_parked()} parked event(s) applied again")
+
+
+def _status(runners: list[ProjectionRunner], as_json: bool) -> None:
+    rows: list[list[Any]] = []
+    for runner in runners:
+        try:
+            s = runner.status()
+        except EventStoreError:
+            rows.append([runner.name, "never run", "", "", "", "", ""])
+            continue
+        rows.append(
+            [s.name, s.status, str(s.checkpoint), s.lag, s.processed, s.parked, s.last_error or ""]
+        )
+    headers = ["projection", "status", "checkpoint", "lag", "processed", "parked", "last error"]
+    if as_json:
+        json_lines(dict(zip(headers, row, strict=True)) for row in rows)
+    else:
+        table(headers, rows)
+
+
+def _catch_up(runner: ProjectionRunner) -> None:
+    """Run a projection to the head, showing progress on a terminal."""
+    total, done, started = runner.status().lag, 0, time.monotonic()
+    while batch := runner.run_batch():
+        done += batch
+        if sys.stderr.isatty():
+            rate = done / max(time.monotonic() - started, 1e-6)
+            left = (total - done) / rate if rate else 0
+            sys.stderr.write(
+                f"\r{runner.name}: {done}/{total} events, {rate:,.0f}/s, {left:.0f}s left"
+            )
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    print(f"rebuilt {runner.name}: {done} events in {time.monotonic() - started:.1f}s")
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+
+
+def run_demo(args: argparse.Namespace, dsn: str, app: App) -> None:
+    """Migrate, play the stories, run the projections to the head, show what came out."""
+    migrate.upgrade(dsn, schema=args.schema)
+    logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+    logging.getLogger("projections.welcome_email").setLevel(logging.INFO)
+    stories = importlib.import_module("aggregates.stories")
+    suffix = uuid4().hex[:6]
+    with PostgresEventStore.connect(dsn, schema=args.schema) as store:
+        print(
+            f"playing the stories (run {suffix}): users register, orders are placed,"
+            " one is cancelled"
+        )
+        streams = stories.play(store, suffix)
+        print("running the projections to the head (welcome emails go out here):")
+        runners = [ProjectionRunner(store, p) for p in app.projections(store)]
+        for runner in runners:
+            runner.setup()
+        # Process managers append events other projections read: go round until still.
+        while sum(runner.run_batch() for runner in runners):
+            pass
+        _show_read_models(store, suffix)
+        print("\nstreams written:")
+        table(["stream", "events"], [[s, store.stream_version(s)] for s in streams])
+
+
+def _show_read_models(store: PostgresEventStore, suffix: str) -> None:
+    like = f"%{suffix}"
+    print("\nuser directory:")
+    table(
+        ["user", "username", "email", "status"],
+        store.fetch_all("SELECT * FROM user_directory WHERE user_id LIKE %s", [like]),
+    )
+    print("\norder summary:")
+    table(
+        ["order", "user", "status", "total (cents)"],
+        store.fetch_all(
+            "SELECT order_id, user_id, status, total_cents FROM order_summary"
+            " WHERE order_id LIKE %s ORDER BY 1",
+            [like],
+        ),
+    )
+    print("\ninventory levels:")
+    table(
+        ["sku", "on hand"],
+        store.fetch_all("SELECT * FROM inventory_levels WHERE sku LIKE %s ORDER BY 1", [like]),
+    )
