@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -289,3 +290,43 @@ def _users(dsn: str) -> int:
 
 def _has_users(dsn: str) -> bool:
     return query(dsn, "SELECT to_regclass('user_directory') IS NOT NULL") == [(True,)]
+
+
+def test_tail_follows_the_log_live_and_stops_cleanly_on_ctrl_c(dsn: str) -> None:
+    ok("--dsn", dsn, "append", "order-0", "Old")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "eventsourcing_core.cli",
+            "--dsn",
+            dsn,
+            "tail",
+            "--category",
+            "order",
+            "--json",
+            "--interval",
+            "0.05",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)  # let it start at the head
+        ok("--dsn", dsn, "append", "user-1", "Ignored")
+        ok("--dsn", dsn, "append", "order-1", "OrderPlaced", "--data", '{"n": 1}')
+        assert process.stdout is not None
+        line = json.loads(process.stdout.readline())
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=15)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    assert (line["stream_id"], line["event_type"], line["data"]) == (
+        "order-1",
+        "OrderPlaced",
+        {"n": 1},
+    )
+    assert code == 0

@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_streams(commands)
     _add_stream(commands)
     _add_append(commands)
+    _add_tail(commands)
     _add_replay(commands)
     _add_projections(commands)
     _add_demo(commands)
@@ -179,6 +180,22 @@ def _add_append(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     sub.add_argument("--json", action="store_true", help="print the result as JSON")
     sub.set_defaults(run=_with_store(store_commands.run_append))
+
+
+def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "tail",
+        "Follow the global log live (Ctrl-C stops).",
+        "  escore tail\n  escore tail --category order --event-type OrderPaid\n"
+        "  escore tail --from-start --json",
+    )
+    sub.add_argument("--category", action="append", help="only this category (repeatable)")
+    sub.add_argument("--event-type", action="append", help="only this type (repeatable)")
+    sub.add_argument("--from-start", action="store_true", help="from the first event, not now")
+    sub.add_argument("--interval", type=float, default=0.25, help="seconds between polls")
+    sub.add_argument("--json", action="store_true", help="JSON lines")
+    sub.set_defaults(run=_with_store(store_commands.run_tail))
 
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from typing import Any
 
 import orjson
@@ -10,7 +12,15 @@ import orjson
 from eventsourcing_core import migrate
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
-from eventsourcing_core.events import ANY, NO_STREAM, STREAM_EXISTS, ExpectedVersion, NewEvent
+from eventsourcing_core.events import (
+    ANY,
+    NO_STREAM,
+    STREAM_EXISTS,
+    Checkpoint,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+)
 from eventsourcing_core.postgres.store import PostgresEventStore
 
 
@@ -133,3 +143,44 @@ def _emit(args: argparse.Namespace, headers: list[str], rows: list[list[Any]]) -
         json_lines(dict(zip(headers, row, strict=True)) for row in rows)
     else:
         table(headers, rows)
+
+
+def run_tail(args: argparse.Namespace, store: PostgresEventStore) -> None:
+    """Follow the global log live until Ctrl-C (a clean exit)."""
+    after = Checkpoint.START if args.from_start else store.head()
+    categories = args.category or None
+    event_types = args.event_type or None
+    try:
+        while True:
+            batch = store.read_all(
+                after=after, limit=500, categories=categories, event_types=event_types
+            )
+            for event in batch:
+                _print_live(event, as_json=args.json)
+            if batch:
+                after = batch[-1].checkpoint
+            else:
+                time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return
+
+
+def _print_live(event: RecordedEvent, *, as_json: bool) -> None:
+    if as_json:
+        json_lines(
+            [
+                {
+                    "checkpoint": str(event.checkpoint),
+                    "stream_id": event.stream_id,
+                    "version": event.version,
+                    "event_type": event.event_type,
+                    "data": event.data,
+                }
+            ]
+        )
+    else:
+        print(
+            f"{event.checkpoint!s:<16} {event.stream_id:<28} v{event.version:<5} "
+            f"{event.event_type:<22} {orjson.dumps(event.data).decode()}"
+        )
+    sys.stdout.flush()
