@@ -330,3 +330,33 @@ def test_tail_follows_the_log_live_and_stops_cleanly_on_ctrl_c(dsn: str) -> None
         {"n": 1},
     )
     assert code == 0
+
+
+def test_projections_list_and_retry_succeed_with_nothing_parked(empty_dsn: str) -> None:
+    ok("--dsn", empty_dsn, "demo")
+
+    listed = ok("--dsn", empty_dsn, "projections", "list")
+    retried = ok("--dsn", empty_dsn, "projections", "retry", "order_summary")
+
+    assert {line.split()[0] for line in listed.splitlines()[1:]} == {
+        "user_directory",
+        "order_summary",
+        "inventory_levels",
+        "welcome_email",
+        "inventory_allocation",
+    }
+    assert retried.strip() == "0 parked event(s) applied again"
+
+
+def test_the_embedded_server_starts_stops_and_is_removed_from_the_shell(tmp_path: Path) -> None:
+    env = {"ESCORE_EMBEDDED_DIR": str(tmp_path / "pg")}
+    try:
+        started = escore("embedded", "start", env=env)
+        assert started.returncode == 0, started.stderr
+        assert escore("embedded", "status", env=env).stdout.startswith("running:")
+        assert escore("embedded", "stop", env=env).returncode == 0
+        assert escore("embedded", "status", env=env).stdout.startswith("stopped:")
+    finally:
+        removed = escore("embedded", "remove", env=env)
+    assert removed.returncode == 0
+    assert not (tmp_path / "pg").exists()

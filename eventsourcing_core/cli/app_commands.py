@@ -30,10 +30,15 @@ def run_replay(args: argparse.Namespace, store: PostgresEventStore, app: App) ->
         raise EventStoreError(f"no stream {args.stream!r} (see `escore streams`)")
     repository = Repository(store, cls)
     aggregate = cls(args.stream.partition("-")[2])
-    for event in recorded:
+    progress = sys.stderr.isatty() and not args.verbose and len(recorded) >= 10_000
+    for done, event in enumerate(recorded, start=1):
         aggregate.replay(repository.domain_event(event))
         if args.verbose:
             print(f"v{event.version:<5} {event.event_type:<20} {dict(event.data)}")
+        elif progress and done % 5_000 == 0:
+            sys.stderr.write(f"\rreplayed {done}/{len(recorded)} events")
+    if progress:
+        sys.stderr.write("\n")
     state = {
         "stream": args.stream,
         "type": cls.__name__,
