@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -146,3 +146,13 @@ class Dispatcher:
             else:
                 with self.stats.lock:
                     self.stats.dispatched += 1
+
+
+def publish_to(bus: EventBus) -> Callable[[Sequence[Any]], None]:
+    """A store ``on_commit`` listener that publishes each committed event on ``bus``."""
+
+    def publish(committed: Sequence[Any]) -> None:
+        for event in committed:
+            bus.publish(event)
+
+    return publish

@@ -61,6 +61,7 @@ class InMemoryEventStore(EventStore):
             except BaseException:
                 tx.roll_back()
                 raise
+        self._transaction_committed(tx)
 
     def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
         with self.transaction() as tx:

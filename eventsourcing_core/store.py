@@ -12,8 +12,9 @@ version is also its number of events (0 when it does not exist).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -34,6 +35,35 @@ from eventsourcing_core.validation import PreparedAppend
 DEFAULT_BATCH_SIZE = 1000
 
 
+@dataclass(frozen=True, slots=True)
+class CommittedEvent:
+    """An event whose append has committed, as ``on_commit`` listeners receive it."""
+
+    stream_id: str
+    version: int
+    event: NewEvent
+
+    @property
+    def event_type(self) -> str:
+        return self.event.event_type
+
+
+CommitListener = Callable[[Sequence[CommittedEvent]], None]
+
+
+def committed_events(
+    appends: Sequence[StreamAppend], results: Sequence[AppendResult]
+) -> list[CommittedEvent]:
+    """The committed events of appends, each with its stream version."""
+    committed = []
+    for append, result in zip(appends, results, strict=True):
+        first = result.version - len(append.events) + 1
+        committed += [
+            CommittedEvent(append.stream_id, first + n, e) for n, e in enumerate(append.events)
+        ]
+    return committed
+
+
 class StoreTransaction(ABC):
     """Appends that commit together when the ``with store.transaction()`` block ends.
 
@@ -49,8 +79,18 @@ class StoreTransaction(ABC):
         expected_version: ExpectedVersion = ANY,
     ) -> AppendResult:
         """Append to one stream within this transaction."""
-        prepared = validation.prepare_appends([StreamAppend(stream_id, events, expected_version)])
-        return self._append(prepared[0])
+        append = StreamAppend(stream_id, events, expected_version)
+        prepared = validation.prepare_appends([append])
+        result = self._append(prepared[0])
+        self.appended.append((append, result))
+        return result
+
+    @property
+    def appended(self) -> list[tuple[StreamAppend, AppendResult]]:
+        """What this transaction appended so far (told to listeners once it commits)."""
+        if not hasattr(self, "_appended"):
+            self._appended: list[tuple[StreamAppend, AppendResult]] = []
+        return self._appended
 
     @abstractmethod
     def _append(self, append: PreparedAppend) -> AppendResult: ...
@@ -85,7 +125,37 @@ class EventStore(ABC):
 
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         """Append to several streams in one transaction: all commit, or none."""
-        return self._append_streams(validation.prepare_appends(appends))
+        results = self._append_streams(validation.prepare_appends(appends))
+        self._tell_listeners(appends, results)
+        return results
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call ``listener`` with the events of every append once it has committed.
+
+        Never before the commit, never for a transaction that rolled back. An
+        idempotent retry of an append is told again (listeners see at least once).
+        """
+        self._listeners().append(listener)
+
+    def _listeners(self) -> list[CommitListener]:
+        if not hasattr(self, "_commit_listeners"):
+            self._commit_listeners: list[CommitListener] = []
+        return self._commit_listeners
+
+    def _tell_listeners(
+        self, appends: Sequence[StreamAppend], results: Sequence[AppendResult]
+    ) -> None:
+        listeners = self._listeners()
+        if listeners:
+            committed = committed_events(appends, results)
+            for listener in listeners:
+                listener(committed)
+
+    def _transaction_committed(self, transaction: StoreTransaction) -> None:
+        """Backends call this after a ``transaction()`` block has committed."""
+        if transaction.appended:
+            appends, results = zip(*transaction.appended, strict=True)
+            self._tell_listeners(appends, results)
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[StoreTransaction]:

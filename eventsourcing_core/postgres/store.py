@@ -186,10 +186,12 @@ class PostgresEventStore(EventStore):
         """A transaction on one pooled connection; ``connection`` is there for your own writes."""
         try:
             with self._pool.connection() as conn, conn.transaction():
-                yield PostgresTransaction(conn, self._statements)
+                transaction = PostgresTransaction(conn, self._statements)
+                yield transaction
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
         self._committed()
+        self._transaction_committed(transaction)
 
     def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
         def attempt() -> list[AppendResult]:
