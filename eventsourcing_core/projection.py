@@ -104,6 +104,9 @@ class Projection(ABC):
     def clear(self, sql: SqlSession) -> None:
         """Empty the read model, for a reset or rebuild from the start of the log."""
 
+    def close(self) -> None:  # noqa: B027 (most projections hold nothing outside the database)
+        """Release what the projection holds outside the database (a broker connection)."""
+
 
 def versioned_table(name: str, version: int) -> str:
     """The table that holds version ``version`` of a projection's table ``name``."""

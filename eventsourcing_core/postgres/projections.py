@@ -108,6 +108,13 @@ class _Session:
         return self._connection.execute(self._sql.mark_processed, [handler, event_id]).rowcount == 1
 
 
+def session_for(
+    connection: psycopg.Connection[Any], store: PostgresEventStore, sql: ProjectionStatements
+) -> _Session:
+    """A ``SqlSession`` on a transaction of the caller's (consumers use it)."""
+    return _Session(connection, store, sql, lambda query: query)
+
+
 class ProjectionRunner:
     """Runs one projection, batch by batch."""
 

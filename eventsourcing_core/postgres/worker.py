@@ -67,6 +67,7 @@ class ProjectionWorker:
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"projection names must be unique: {names}")
         self._store = store
+        self._projections = list(projections)
         self._runners = [ProjectionRunner(store, p, batch_size=batch_size) for p in projections]
         self._sql = ProjectionStatements.for_schema(store.schema)
         self._idle_wait = idle_wait
@@ -211,6 +212,8 @@ class ProjectionWorker:
             self._lock_connection = None
 
     def _release(self) -> None:
+        for projection in self._projections:
+            projection.close()
         for runner in self._runners:
             if runner.name in self._owned and runner.name not in self._failed:
                 try:

@@ -1,0 +1,210 @@
+"""The RabbitMQ relay and the idempotent consumer, against the real broker on 127.0.0.1:5672."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any
+from uuid import uuid4
+
+import orjson
+import pika
+import psycopg
+import pytest
+
+from eventsourcing_core import NewEvent, PostgresEventStore
+from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.projection import SqlSession
+from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
+from tests.workers import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def exchange() -> Iterator[str]:
+    """A topic exchange of this test's own, deleted afterwards with its queues."""
+    name = f"escore.test.{uuid4().hex[:8]}"
+    yield name
+    connection = pika.BlockingConnection(pika.URLParameters(DEFAULT_URL))
+    channel = connection.channel()
+    for queue in (f"{name}.q", f"{name}.q.dead", f"{name}.all"):
+        channel.queue_delete(queue)
+    for ex in (name, f"{name}.dead"):
+        channel.exchange_delete(ex)
+    connection.close()
+
+
+def _drain(queue: str) -> list[tuple[Any, Any, bytes]]:
+    connection = pika.BlockingConnection(pika.URLParameters(DEFAULT_URL))
+    channel = connection.channel()
+    messages = []
+    while (message := channel.basic_get(queue, auto_ack=True))[0] is not None:
+        messages.append(message)
+    connection.close()
+    return messages
+
+
+def _tap(exchange: str) -> str:
+    """A queue that receives everything published to the exchange."""
+    connection = pika.BlockingConnection(pika.URLParameters(DEFAULT_URL))
+    channel = connection.channel()
+    channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+    channel.queue_declare(f"{exchange}.all", durable=True)
+    channel.queue_bind(f"{exchange}.all", exchange, routing_key="#")
+    connection.close()
+    return f"{exchange}.all"
+
+
+def _relay_all(store: PostgresEventStore, relay: RabbitRelay, batch_size: int = 50) -> None:
+    runner = ProjectionRunner(store, relay, batch_size=batch_size)
+    runner.setup()
+    try:
+        while runner.run_batch():
+            pass
+    finally:
+        relay.close()
+
+
+def test_the_relay_publishes_every_event_with_its_id_key_and_headers(
+    pg_store: PostgresEventStore, exchange: str
+) -> None:
+    tap = _tap(exchange)
+    pg_store.append("order-1", [NewEvent("OrderPlaced", {"n": 1}), NewEvent("OrderPaid", {})])
+    pg_store.append("user-1", [NewEvent("UserRegistered", {"username": "alice"})])
+    relay = RabbitRelay(exchange=exchange)
+
+    _relay_all(pg_store, relay)
+
+    messages = _drain(tap)
+    recorded = pg_store.read_all()
+    assert [p.message_id for _, p, _ in messages] == [str(e.event_id) for e in recorded]
+    assert [m.routing_key for m, _, _ in messages] == [
+        "order.OrderPlaced",
+        "order.OrderPaid",
+        "user.UserRegistered",
+    ]
+    _, first, body = messages[0]
+    assert (first.delivery_mode, first.content_type) == (2, "application/json")
+    assert (first.headers["stream_id"], first.headers["version"]) == ("order-1", 1)
+    assert orjson.loads(body) == {"n": 1}
+
+
+def test_the_relay_reconnects_when_its_broker_connection_is_forced_closed(
+    pg_store: PostgresEventStore, exchange: str
+) -> None:
+    tap = _tap(exchange)
+    relay = RabbitRelay(exchange=exchange)
+    runner = ProjectionRunner(pg_store, relay, batch_size=10)
+    runner.setup()
+    pg_store.append("order-1", [NewEvent("Counted", {"n": n}) for n in range(30)])
+
+    runner.run_batch()
+    subprocess.run(
+        ["rabbitmqctl", "close_all_connections", "forced by a test"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    while runner.run_batch():
+        pass
+    relay.close()
+
+    ids = {p.message_id for _, p, _ in _drain(tap)}
+    assert ids == {str(e.event_id) for e in pg_store.read_all()}
+
+
+def _consume(consumer: IdempotentConsumer, until: Any, timeout: float = 30) -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=consumer.run, args=(stop,))
+    thread.start()
+    try:
+        wait_until(until, timeout=timeout)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def test_each_message_is_handled_once_even_when_delivered_twice(
+    pg_store: PostgresEventStore, dsn: str, exchange: str
+) -> None:
+    handled: list[str] = []
+
+    def handle(body: dict[str, Any], properties: Any, sql: SqlSession) -> None:
+        handled.append(properties.message_id)
+        sql.execute("SELECT 1")
+
+    consumer = IdempotentConsumer(
+        pg_store, "test-consumer", f"{exchange}.q", ["order.*"], handle, exchange=exchange
+    )
+    _declare(consumer)
+    pg_store.append("order-1", [NewEvent("OrderPlaced", {"n": n}) for n in range(5)])
+    pg_store.append("user-1", [NewEvent("UserRegistered", {})])
+    _relay_all(pg_store, RabbitRelay(exchange=exchange))
+    _relay_all_again_as_a_crash_would(pg_store, exchange)
+
+    _consume(consumer, until=lambda: _processed(dsn, "test-consumer") == 5)
+
+    order_ids = {str(e.event_id) for e in pg_store.read_stream("order-1")}
+    assert sorted(handled) == sorted(order_ids)
+    assert _drain(f"{exchange}.q") == []
+
+
+def _relay_all_again_as_a_crash_would(store: PostgresEventStore, exchange: str) -> None:
+    """A relay that crashed before its checkpoint committed publishes the batch again."""
+    relay = RabbitRelay(exchange=exchange)
+    try:
+        for event in store.read_stream("order-1"):
+            relay.apply(event, None)  # type: ignore[arg-type]
+    finally:
+        relay.close()
+
+
+def _declare(consumer: IdempotentConsumer) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(DEFAULT_URL))
+    consumer.declare(connection.channel())
+    connection.close()
+
+
+def _processed(dsn: str, handler: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM escore.processed_events WHERE handler = %s", [handler]
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_message_the_handler_keeps_failing_on_ends_in_the_dead_letter_queue(
+    pg_store: PostgresEventStore, dsn: str, exchange: str
+) -> None:
+    def handle(body: dict[str, Any], properties: Any, sql: SqlSession) -> None:
+        if body.get("poison"):
+            raise ValueError("cannot handle this one")
+
+    consumer = IdempotentConsumer(
+        pg_store,
+        "dlq-consumer",
+        f"{exchange}.q",
+        ["#"],
+        handle,
+        exchange=exchange,
+        max_attempts=2,
+    )
+    _declare(consumer)
+    pg_store.append("order-1", [NewEvent("OrderPlaced", {"poison": n == 1}) for n in range(3)])
+    _relay_all(pg_store, RabbitRelay(exchange=exchange))
+
+    _consume(consumer, until=lambda: len(_peek(consumer.dead_letter_queue)) == 1)
+
+    [(_, properties, body)] = _drain(consumer.dead_letter_queue)
+    assert orjson.loads(body) == {"poison": True}
+    assert properties.message_id == str(pg_store.read_stream("order-1")[1].event_id)
+    assert _processed(dsn, "dlq-consumer") == 2
+
+
+def _peek(queue: str) -> list[int]:
+    connection = pika.BlockingConnection(pika.URLParameters(DEFAULT_URL))
+    count = connection.channel().queue_declare(queue, passive=True).method.message_count
+    connection.close()
+    return [1] * int(count)
