@@ -186,3 +186,15 @@ def _show_read_models(store: PostgresEventStore, suffix: str) -> None:
         ["sku", "on hand"],
         store.fetch_all("SELECT * FROM inventory_levels WHERE sku LIKE %s ORDER BY 1", [like]),
     )
+
+
+def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
+    """Run the RabbitMQ relay in the foreground, or show its status."""
+    from eventsourcing_core.rabbitmq import RabbitRelay
+
+    relay = RabbitRelay(args.amqp, exchange=args.exchange)
+    if args.action == "status":
+        _status([ProjectionRunner(store, relay)], args.json)
+        return
+    _logging()
+    ProjectionWorker(store, [relay]).run_until_signalled()

@@ -22,6 +22,8 @@ from eventsourcing_core.errors import (
 )
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.store import PostgresEventStore
+from eventsourcing_core.rabbitmq import DEFAULT_EXCHANGE
+from eventsourcing_core.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tail(commands)
     _add_replay(commands)
     _add_projections(commands)
+    _add_relay(commands)
     _add_demo(commands)
     _add_embedded(commands)
     return parser
@@ -228,6 +231,21 @@ def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParse
     sub.add_argument("names", nargs="*", help="projection names (default: all)")
     sub.add_argument("--json", action="store_true", help="status as JSON lines")
     sub.set_defaults(run=_with_app(app_commands.run_projections))
+
+
+def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sub = _command(
+        commands,
+        "relay",
+        "Publish the global log to RabbitMQ (one active relay at a time).",
+        "  escore relay run            # Ctrl-C stops cleanly\n  escore relay status\n"
+        "  escore relay run --amqp amqp://user:pass@broker:5672/%2F --exchange app.events",
+    )
+    sub.add_argument("action", choices=["run", "status"])
+    sub.add_argument("--amqp", default=DEFAULT_AMQP_URL, help="the broker's URL")
+    sub.add_argument("--exchange", default=DEFAULT_EXCHANGE, help="the topic exchange")
+    sub.add_argument("--json", action="store_true", help="status as JSON lines")
+    sub.set_defaults(run=_with_store(app_commands.run_relay))
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
