@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
@@ -17,7 +19,7 @@ from eventsourcing_core import NewEvent, PostgresEventStore
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.projection import SqlSession
 from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
-from tests.workers import wait_until
+from tests.workers import running_worker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -208,3 +210,63 @@ def _peek(queue: str) -> list[int]:
     count = connection.channel().queue_declare(queue, passive=True).method.message_count
     connection.close()
     return [1] * int(count)
+
+
+def test_a_relay_killed_mid_stream_and_restarted_loses_nothing_and_duplicates_are_filtered(
+    pg_store: PostgresEventStore, dsn: str, exchange: str
+) -> None:
+    handled: list[str] = []
+    consumer = IdempotentConsumer(
+        pg_store,
+        "kill-consumer",
+        f"{exchange}.q",
+        ["#"],
+        lambda body, properties, sql: handled.append(properties.message_id),
+        exchange=exchange,
+    )
+    _declare(consumer)
+    total = 300
+    pg_store.append("order-1", [NewEvent("Counted", {"n": n}) for n in range(total)])
+    relay_args = ("--projection", "relay", "--exchange", exchange, "--batch", "50")
+
+    with running_worker(dsn, *relay_args, "--delay", "0.005") as relay:
+        wait_until(lambda: len(_peek(f"{exchange}.q")) > 40, timeout=30)
+        relay.send_signal(signal.SIGKILL)
+    assert len(_peek(f"{exchange}.q")) < total, "the relay finished before it was killed"
+    status = ProjectionRunner(pg_store, RabbitRelay(exchange=exchange))
+    with running_worker(dsn, *relay_args):
+        wait_until(lambda: status.status().lag == 0, timeout=60)
+
+    _consume(consumer, until=lambda: _processed(dsn, "kill-consumer") == total)
+    assert sorted(handled) == sorted(str(e.event_id) for e in pg_store.read_all(limit=1000))
+
+
+def test_the_relay_rides_out_a_broker_restart(pg_store: PostgresEventStore, exchange: str) -> None:
+    tap = _tap(exchange)
+    pg_store.append("order-1", [NewEvent("Counted", {"n": n}) for n in range(20)])
+    relay = RabbitRelay(exchange=exchange)
+    runner = ProjectionRunner(pg_store, relay, batch_size=5)
+    runner.setup()
+    runner.run_batch()
+
+    _rabbitmqctl("stop_app")
+
+    def start_again() -> None:
+        time.sleep(1.5)
+        _rabbitmqctl("start_app")
+
+    restarted = threading.Thread(target=start_again)
+    restarted.start()
+    try:
+        while runner.run_batch():
+            pass
+    finally:
+        restarted.join(timeout=120)
+        relay.close()
+
+    ids = {p.message_id for _, p, _ in _drain(tap)}
+    assert ids == {str(e.event_id) for e in pg_store.read_all()}
+
+
+def _rabbitmqctl(command: str) -> None:
+    subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=120)

@@ -13,8 +13,21 @@ from eventsourcing_core import PostgresEventStore
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection, SqlSession
+from eventsourcing_core.rabbitmq import RabbitRelay
 from projections import InventoryAllocation
 from tests.tally import Tally
+
+
+class SlowRelay(RabbitRelay):
+    """The RabbitMQ relay, slowed down so a kill lands mid-stream."""
+
+    def __init__(self, exchange: str, delay: float) -> None:
+        super().__init__(exchange=exchange)
+        self.delay = delay
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        time.sleep(self.delay)
+        super().apply(event, sql)
 
 
 class SlowAllocation(InventoryAllocation):
@@ -35,13 +48,18 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--claim-interval", type=float, default=0.2)
-    parser.add_argument("--projection", choices=["tally", "allocation"], default="tally")
+    parser.add_argument("--projection", choices=["tally", "allocation", "relay"], default="tally")
+    parser.add_argument("--exchange", default="escore.events")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(process)d %(message)s")
     with PostgresEventStore.connect(args.dsn) as store:
-        projection: Projection = (
-            Tally(args.delay) if args.projection == "tally" else SlowAllocation(store, args.delay)
-        )
+        projection: Projection
+        if args.projection == "tally":
+            projection = Tally(args.delay)
+        elif args.projection == "allocation":
+            projection = SlowAllocation(store, args.delay)
+        else:
+            projection = SlowRelay(args.exchange, args.delay)
         worker = ProjectionWorker(
             store,
             [projection],
