@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,31 @@ def test_the_projection_example_keeps_a_read_model_with_a_worker(empty_dsn: str)
 
     assert "PEN-9    7" in out
     assert "BOOK-1   5" in out
+
+
+def test_the_consumer_service_reacts_to_relayed_events(empty_dsn: str) -> None:
+    cli = [sys.executable, "-m", "eventsourcing_core.cli", "--dsn", empty_dsn]
+    subprocess.run([*cli, "demo"], check=True, capture_output=True, timeout=120, cwd=ROOT)
+    relay = subprocess.Popen([*cli, "relay", "run"], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        out = _run("consumer_service.py", "--dsn", empty_dsn, "--seconds", "4")
+    finally:
+        relay.send_signal(signal.SIGINT)
+        relay.wait(timeout=30)
+        _delete_queues("consumer_service", "consumer_service.dead")
+
+    assert "UserRegistered" in out
+    assert "OrderPlaced" in out
+    assert "OrderCancelled" in out
+
+
+def _delete_queues(*names: str) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(
+        pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2F")
+    )
+    channel = connection.channel()
+    for name in names:
+        channel.queue_delete(name)
+    connection.close()
