@@ -1,7 +1,11 @@
 """Another service that reacts to the user and order events, through RabbitMQ.
 
-    escore relay run                       # in one terminal: publish the log
-    python examples/consumer_service.py    # in another: react to it (Ctrl-C stops)
+    python examples/consumer_service.py    # in one terminal: react (Ctrl-C stops)
+    escore relay run                       # in another: publish the log
+
+Start the consumer first, once: it declares and binds its queue, and RabbitMQ
+drops what is published to an exchange before any queue is bound to it. From
+then on the queue keeps what arrives while the consumer is down.
 
 It keeps its own small table of what it learned, written in the same
 PostgreSQL transaction that records each message id, so a message delivered
