@@ -126,7 +126,9 @@ class Dispatcher:
         self._queue.put(event, timeout=timeout)
 
     def close(self, *, timeout: float | None = None) -> None:
-        """Refuse new events, dispatch every accepted one, stop the workers."""
+        """Refuse new events, dispatch every accepted one, stop the workers (once)."""
+        if self._closed.is_set():
+            return
         self._closed.set()
         for _ in self._threads:
             self._queue.put(_STOP)

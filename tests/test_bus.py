@@ -91,6 +91,8 @@ def test_closing_the_dispatcher_drains_every_accepted_event() -> None:
         dispatcher.submit(_event(n=n))
     dispatcher.close(timeout=10)
 
+    dispatcher.close(timeout=10)  # a second close is harmless
+
     assert sorted(seen) == list(range(500))
     assert (dispatcher.stats.dispatched, dispatcher.stats.failed) == (500, 0)
     with pytest.raises(DispatcherClosedError):
