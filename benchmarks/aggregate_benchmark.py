@@ -50,7 +50,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from aggregates.order import Line, Order
 from benchmarks.store_benchmark import (
@@ -60,11 +59,11 @@ from benchmarks.store_benchmark import (
     Step,
     StreamVersions,
     alternate,
+    fresh_database,
     log,
     ours_append,
     run_bounded,
     safe_dsn,
-    server_dsn,
     server_info,
 )
 from eventsourcing_core import (
@@ -73,7 +72,6 @@ from eventsourcing_core import (
     PostgresSnapshotStore,
     Repository,
     StreamAppend,
-    migrate,
 )
 from eventsourcing_core.repository import new_events
 
@@ -360,17 +358,8 @@ def write_samples(store: PostgresEventStore) -> None:
 @contextmanager
 def bench_database(dsn: str) -> Iterator[str]:
     """A fresh, migrated database; dropped when done."""
-    name = sql.Identifier(BENCH_DATABASE)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    bench = server_dsn(dsn, BENCH_DATABASE)
-    try:
-        migrate.upgrade(bench)
+    with fresh_database(dsn, BENCH_DATABASE) as bench:
         yield bench
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 # -- running and reporting -------------------------------------------------------------------------

@@ -49,7 +49,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from aggregates.order import Line, Order
 from benchmarks.aggregate_benchmark import price_cents, sku
@@ -60,11 +59,11 @@ from benchmarks.store_benchmark import (
     Sample,
     Step,
     alternate,
+    fresh_database,
     log,
     ours_pages,
     run_bounded,
     safe_dsn,
-    server_dsn,
     server_info,
 )
 from eventsourcing_core import (
@@ -73,7 +72,6 @@ from eventsourcing_core import (
     PostgresEventStore,
     RecordedEvent,
     StreamAppend,
-    migrate,
 )
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
@@ -429,17 +427,8 @@ def bench_latency(store: PostgresEventStore, dsn: str, plan: Plan) -> list[Laten
 @contextmanager
 def bench_database(dsn: str) -> Iterator[str]:
     """A fresh, migrated database; dropped when done."""
-    name = sql.Identifier(BENCH_DATABASE)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    bench = server_dsn(dsn, BENCH_DATABASE)
-    try:
-        migrate.upgrade(bench)
+    with fresh_database(dsn, BENCH_DATABASE) as bench:
         yield bench
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 # -- running and reporting ------------------------------------------------------------------------

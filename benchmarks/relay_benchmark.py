@@ -36,18 +36,17 @@ from typing import Any
 import orjson
 import pika
 import psycopg
-from psycopg import sql
 
 from benchmarks.store_benchmark import (
     DEFAULT_DSN,
     Sample,
+    fresh_database,
     log,
     new_event,
     safe_dsn,
-    server_dsn,
     server_info,
 )
-from eventsourcing_core import Checkpoint, PostgresEventStore, RecordedEvent, migrate
+from eventsourcing_core import Checkpoint, PostgresEventStore, RecordedEvent
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay, routing_key
 
@@ -85,17 +84,8 @@ class Broker:
 @contextmanager
 def bench_database(dsn: str) -> Iterator[str]:
     """A fresh, migrated database; dropped when done."""
-    name = sql.Identifier(BENCH_DATABASE)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    bench = server_dsn(dsn, BENCH_DATABASE)
-    try:
-        migrate.upgrade(bench)
+    with fresh_database(dsn, BENCH_DATABASE) as bench:
         yield bench
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 @contextmanager

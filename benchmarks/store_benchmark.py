@@ -472,22 +472,29 @@ def server_dsn(dsn: str, dbname: str) -> str:
 
 
 @contextmanager
-def bench_database(dsn: str) -> Iterator[str]:
-    """A fresh, migrated database with the bare table; dropped when done."""
-    name = sql.Identifier(BENCH_DATABASE)
+def fresh_database(dsn: str, dbname: str) -> Iterator[str]:
+    """A new database ``dbname`` on the server of ``dsn``, migrated; dropped when done."""
+    name = sql.Identifier(dbname)
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    bench = server_dsn(dsn, BENCH_DATABASE)
     try:
+        bench = server_dsn(dsn, dbname)
         migrate.upgrade(bench)
-        with psycopg.connect(bench, autocommit=True) as conn:
-            for statement in RAW_DDL:
-                conn.execute(statement)
         yield bench
     finally:
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+@contextmanager
+def bench_database(dsn: str) -> Iterator[str]:
+    """A fresh, migrated database with the bare table; dropped when done."""
+    with fresh_database(dsn, BENCH_DATABASE) as bench:
+        with psycopg.connect(bench, autocommit=True) as conn:
+            for statement in RAW_DDL:
+                conn.execute(statement)
+        yield bench
 
 
 def server_info(conn: Connection) -> dict[str, Any]:
