@@ -6,10 +6,11 @@ server from the ``embedded`` extra. Each test that needs a database gets its
 own, cloned from a template migrated once per session (pytest-postgresql's
 ``DatabaseJanitor``), so tests never see each other's events.
 
-Tests marked ``rabbitmq`` need the broker at ``ESCORE_TEST_AMQP_URL`` (by
-default the framework's ``DEFAULT_URL``, 127.0.0.1:5672). Without one they are
-skipped with one reason that says how to start it, unless
-``ESCORE_REQUIRE_RABBITMQ=1`` demands them (CI does): then they fail.
+Tests marked ``rabbitmq`` use the broker at the framework's ``DEFAULT_URL``
+(127.0.0.1:5672). When it does not answer they are skipped with one reason that
+says how to start it, unless ``ESCORE_REQUIRE_RABBITMQ=1`` demands them (CI
+does): then they fail. ``ESCORE_TEST_AMQP_URL`` changes the address checked,
+so the rule can be tested against a closed port instead of a stopped broker.
 """
 
 from __future__ import annotations
