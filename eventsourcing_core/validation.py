@@ -109,12 +109,14 @@ def _is_utf8(value: str) -> bool:
 
 def check_schema(value: object) -> str:
     """A PostgreSQL schema name for the store: a plain identifier of at most 63 bytes."""
+    if isinstance(value, str):
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_SCHEMA_NAME_BYTES:
+            raise InvalidArgumentError(
+                f"schema name is {size} bytes long; PostgreSQL keeps {MAX_SCHEMA_NAME_BYTES}: "
+                f"{value[:40]!r}..."
+            )
     name = check_name(value, kind="schema")
-    if len(name.encode("utf-8")) > MAX_SCHEMA_NAME_BYTES:
-        raise InvalidArgumentError(
-            f"schema name is {len(name.encode('utf-8'))} bytes long; PostgreSQL keeps "
-            f"{MAX_SCHEMA_NAME_BYTES}: {name!r}"
-        )
     if not _SCHEMA_NAME.fullmatch(name):
         raise InvalidArgumentError(
             "schema name must start with a letter or '_' and hold only letters, digits, '_', "

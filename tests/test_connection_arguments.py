@@ -65,6 +65,7 @@ BAD_SCHEMAS = {
     "a trailing space": ("tenant ", "schema name must start with a letter"),
     "64 characters": ("s" * 64, "is 64 bytes long; PostgreSQL keeps 63"),
     "64 bytes in 32 characters": ("é" * 32, "is 64 bytes long"),
+    "300 characters": ("s" * 300, "is 300 bytes long; PostgreSQL keeps 63"),
     "reserved prefix": ("pg_events", "starting with 'pg_' are reserved"),
     "empty": ("", "must not be empty"),
     "a lone surrogate": ("a\udc80", "lone surrogate"),
