@@ -23,12 +23,16 @@ from eventsourcing_core import (
 )
 from eventsourcing_core.validation import MAX_BATCH_SIZE, MAX_BIGINT, MAX_INTEGER, MAX_NAME_LENGTH
 from tests.helpers import numbered
+from tests.workers import wait_until
 
 
 @pytest.fixture
 def seeded(store: EventStore) -> Iterator[EventStore]:
     """A store holding one event, checked afterwards to hold exactly that."""
     store.append("order-1", numbered(1), NO_STREAM)
+    # The global log shows an event once every older transaction in the cluster
+    # has ended: on a shared server, wait for it rather than compare to nothing.
+    wait_until(lambda: len(store.read_all()) == 1, timeout=30)
     before = (store.read_all(), store.list_streams())
     yield store
     assert (store.read_all(), store.list_streams()) == before, "bad input wrote something"
