@@ -125,12 +125,17 @@ class Checkpoint:
     def parse(cls, text: str) -> Checkpoint:
         """Read a checkpoint written as ``"tx_id:position"`` (as ``str()`` prints it)."""
         tx_id, sep, position = text.partition(":")
-        if not sep or not tx_id.isdigit() or not position.isdigit():
+        if not sep or not _is_decimal(tx_id) or not _is_decimal(position):
             raise InvalidArgumentError(f"checkpoint must look like '123:456', got {text!r}")
         return cls(int(tx_id), int(position))
 
 
 Checkpoint.START = Checkpoint(0, 0)
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also accepts '²', which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ a PostgreSQL schema of your choice (``escore`` by default).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -18,11 +19,13 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from psycopg import sql
 
-from eventsourcing_core.errors import DatabaseUnavailableError
+from eventsourcing_core.dsn import check_dsn
+from eventsourcing_core.errors import DatabaseUnavailableError, InvalidArgumentError
 from eventsourcing_core.postgres.errors import first_line
-from eventsourcing_core.validation import check_name
+from eventsourcing_core.validation import check_schema
 
 DEFAULT_SCHEMA = "escore"
 VERSION_TABLE = "escore_alembic_version"
@@ -41,24 +44,42 @@ def _config(dsn: str, schema: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(resources.files("eventsourcing_core.migrations")))
     config.attributes["dsn"] = dsn
-    config.attributes["schema"] = check_name(schema, kind="schema")
+    config.attributes["schema"] = check_schema(schema)
     return config
 
 
 def upgrade(dsn: str, revision: str = "head", *, schema: str = DEFAULT_SCHEMA) -> None:
     """Migrate the database up to ``revision`` (the newest by default). Safe to run twice."""
+    config = _config(dsn, schema)
     _check_reachable(dsn)
-    command.upgrade(_config(dsn, schema), revision)
+    _run(command.upgrade, config, "up", revision)
 
 
 def downgrade(dsn: str, revision: str, *, schema: str = DEFAULT_SCHEMA) -> None:
     """Migrate down to ``revision`` (``"base"`` removes every table and all events)."""
+    config = _config(dsn, schema)
     _check_reachable(dsn)
-    command.downgrade(_config(dsn, schema), revision)
+    _run(command.downgrade, config, "down", revision)
+
+
+def _run(
+    step: Callable[[Config, str], None], config: Config, direction: str, revision: str
+) -> None:
+    """Run an alembic command; an unknown or unreachable revision is the caller's mistake."""
+    if not isinstance(revision, str):
+        raise InvalidArgumentError(f"revision must be a str, got {type(revision).__name__}")
+    try:
+        step(config, revision)
+    except CommandError as exc:
+        known = ", ".join(["base", *(entry.revision for entry in history())])
+        raise InvalidArgumentError(
+            f"cannot migrate {direction} to {revision!r}: {exc} (revisions: {known}, head)"
+        ) from None
 
 
 def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
     """The revision the database is at, or None before the first upgrade."""
+    schema = check_schema(schema)
     _check_reachable(dsn)
     with psycopg.connect(dsn) as connection:
         exists = connection.execute(
@@ -96,6 +117,7 @@ def history() -> list[Revision]:
 
 
 def _check_reachable(dsn: str) -> None:
+    check_dsn(dsn)
     try:
         psycopg.connect(dsn, connect_timeout=10).close()
     except psycopg.OperationalError as exc:

@@ -31,6 +31,20 @@ MAX_NAME_LENGTH = 255
 MAX_BATCH_SIZE = 10_000
 """Most events in one append; larger imports should be split into batches."""
 
+MAX_BIGINT = 2**63 - 1
+"""Largest version, position, transaction id or limit (PostgreSQL's ``bigint``)."""
+
+MAX_INTEGER = 2**31 - 1
+"""Largest ``schema_version`` (PostgreSQL's ``integer``)."""
+
+MAX_SCHEMA_NAME_BYTES = 63
+"""Longest schema name PostgreSQL keeps (it cuts longer identifiers silently)."""
+
+# A schema name goes into DDL, dollar-quoted function bodies and statements
+# with parameters: letters, digits, '_' and inner spaces or '-' only, so no
+# '$' (it could end a $$ body), '%' (a placeholder) or quote ever reaches SQL.
+_SCHEMA_NAME = re.compile(r"[A-Za-z_](?:[A-Za-z0-9_ -]*[A-Za-z0-9_])?")
+
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 # Appends repeat a few event types and mostly carry no metadata: remember what
@@ -63,7 +77,7 @@ class PreparedAppend:
 
 
 def check_name(value: object, *, kind: str) -> str:
-    """A stream id or event type: a non-empty string without control characters."""
+    """A stream id, event type or category: non-empty UTF-8 text without control characters."""
     if not isinstance(value, str):
         raise InvalidArgumentError(f"{kind} must be a str, got {type(value).__name__}: {value!r}")
     if not value.strip():
@@ -77,7 +91,40 @@ def check_name(value: object, *, kind: str) -> str:
         raise InvalidArgumentError(
             f"{kind} must not contain NUL or other control characters: {value!r}"
         )
+    if not value.isascii() and not _is_utf8(value):
+        raise InvalidArgumentError(
+            f"{kind} must be valid Unicode text, got a lone surrogate in {value!r}"
+        )
     return value
+
+
+def _is_utf8(value: str) -> bool:
+    """Whether ``value`` can be encoded as UTF-8 (lone surrogates cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_schema(value: object) -> str:
+    """A PostgreSQL schema name for the store: a plain identifier of at most 63 bytes."""
+    if isinstance(value, str):
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > MAX_SCHEMA_NAME_BYTES:
+            raise InvalidArgumentError(
+                f"schema name is {size} bytes long; PostgreSQL keeps {MAX_SCHEMA_NAME_BYTES}: "
+                f"{value[:40]!r}..."
+            )
+    name = check_name(value, kind="schema")
+    if not _SCHEMA_NAME.fullmatch(name):
+        raise InvalidArgumentError(
+            "schema name must start with a letter or '_' and hold only letters, digits, '_', "
+            f"and inner spaces or '-', got {name!r}"
+        )
+    if name.startswith("pg_"):
+        raise InvalidArgumentError(f"schema names starting with 'pg_' are reserved: {name!r}")
+    return name
 
 
 def check_stream_id(stream_id: object) -> str:
@@ -94,6 +141,10 @@ def check_expected_version(expected: object) -> ExpectedVersion:
             raise InvalidArgumentError(
                 f"expected_version must be >= 0 (0: the stream must not exist), got {expected}"
             )
+        if expected > MAX_BIGINT:
+            raise InvalidArgumentError(
+                f"expected_version must be at most {MAX_BIGINT}, got {expected}"
+            )
         return expected
     raise InvalidArgumentError(
         "expected_version must be an int >= 0 or one of ANY, NO_STREAM, STREAM_EXISTS; "
@@ -101,15 +152,17 @@ def check_expected_version(expected: object) -> ExpectedVersion:
     )
 
 
-def check_positive(value: object, *, name: str) -> int:
-    """A positive int (limits, versions to read from)."""
+def check_positive(value: object, *, name: str, maximum: int = MAX_BIGINT) -> int:
+    """A positive int up to ``maximum`` (limits, versions to read from)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidArgumentError(f"{name} must be an int >= 1, got {value!r}")
+    if value > maximum:
+        raise InvalidArgumentError(f"{name} must be at most {maximum}, got {value!r}")
     return value
 
 
 def check_optional_positive(value: object, *, name: str) -> int | None:
-    """``None`` or a positive int."""
+    """``None`` or a positive int up to ``MAX_BIGINT``."""
     return None if value is None else check_positive(value, name=name)
 
 
@@ -119,8 +172,11 @@ def check_checkpoint(value: object) -> Checkpoint:
         raise InvalidArgumentError(
             f"after must be a Checkpoint, got {type(value).__name__}: {value!r}"
         )
-    if value.tx_id < 0 or value.position < 0:
-        raise InvalidArgumentError(f"checkpoint parts must be >= 0, got {value}")
+    for part in (value.tx_id, value.position):
+        if not isinstance(part, int) or isinstance(part, bool) or not 0 <= part <= MAX_BIGINT:
+            raise InvalidArgumentError(
+                f"checkpoint parts must be ints from 0 to {MAX_BIGINT}, got {value!r}"
+            )
     return value
 
 
@@ -168,7 +224,7 @@ def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
         raise InvalidArgumentError(
             f"timestamp of event {event.event_id} must be a timezone-aware datetime"
         )
-    check_positive(event.schema_version, name="schema_version")
+    check_positive(event.schema_version, name="schema_version", maximum=MAX_INTEGER)
     if not isinstance(event.data, dict) and not _is_dataclass_instance(event.data):
         raise InvalidArgumentError(
             f"{_describe_data(event, stream_id)} must be a dict or a dataclass instance, "

@@ -3,6 +3,10 @@
 Each revision has a folder under ``sql/`` holding one file per database
 object, run in name order on upgrade, and ``downgrade.sql``. A file names the
 schema as ``{schema}`` (so literal braces are written ``{{`` and ``}}``).
+
+Function bodies in those files are quoted with ``$$``; a schema name holding
+``$`` could end such a quote and run SQL of its own, so one is never rendered
+(``migrate`` refuses it first; this is the second line of defence).
 """
 
 from __future__ import annotations
@@ -12,10 +16,22 @@ from importlib import resources
 from alembic import context, op
 from psycopg import Connection, sql
 
+from eventsourcing_core.errors import InvalidArgumentError
+from eventsourcing_core.validation import check_schema
+
 
 def schema_name() -> str:
     """The schema these migrations run in, as ``migrate.upgrade`` configured it."""
     return str(context.config.attributes["schema"])
+
+
+def _safe_schema() -> sql.Identifier:
+    name = schema_name()
+    if "$" in name:
+        raise InvalidArgumentError(
+            f"schema name {name!r} holds '$', which could end a $$-quoted function body"
+        )
+    return sql.Identifier(check_schema(name))
 
 
 def _driver_connection() -> Connection[object]:
@@ -32,7 +48,7 @@ def run(revision: str, *, downgrade: bool = False) -> None:
         for entry in folder.iterdir()
         if entry.name.endswith(".sql") and (entry.name == "downgrade.sql") == downgrade
     )
-    schema = sql.Identifier(schema_name())
+    schema = _safe_schema()
     connection = _driver_connection()
     for name in names:
         text = folder.joinpath(name).read_text(encoding="utf-8")

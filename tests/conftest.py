@@ -5,11 +5,19 @@ PostgreSQL at 127.0.0.1:5432 (user postgres) if it answers; else the embedded
 server from the ``embedded`` extra. Each test that needs a database gets its
 own, cloned from a template migrated once per session (pytest-postgresql's
 ``DatabaseJanitor``), so tests never see each other's events.
+
+Tests marked ``rabbitmq`` use the broker at the framework's ``DEFAULT_URL``
+(127.0.0.1:5672). When it does not answer they are skipped with one reason that
+says how to start it, unless ``ESCORE_REQUIRE_RABBITMQ=1`` demands them (CI
+does): then they fail. ``ESCORE_TEST_AMQP_URL`` changes the address checked,
+so the rule can be tested against a closed port instead of a stopped broker.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from eventsourcing_core import EventStore, InMemoryEventStore, PostgresEventStore, migrate
+from eventsourcing_core.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
 
 MACHINE_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 _database_numbers = itertools.count(1)
@@ -129,3 +138,57 @@ def store(request: pytest.FixtureRequest) -> EventStore:
         return InMemoryEventStore()
     postgres: PostgresEventStore = request.getfixturevalue("pg_store")
     return postgres
+
+
+AMQP_URL_VARIABLE = "ESCORE_TEST_AMQP_URL"
+REQUIRE_RABBITMQ_VARIABLE = "ESCORE_REQUIRE_RABBITMQ"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"rabbitmq: needs a RabbitMQ broker (skipped without one, unless "
+        f"{REQUIRE_RABBITMQ_VARIABLE}=1)",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skip (or, when demanded, fail) a ``rabbitmq`` test before its fixtures are set up."""
+    if item.get_closest_marker("rabbitmq") is None:
+        return
+    url = os.environ.get(AMQP_URL_VARIABLE) or DEFAULT_AMQP_URL
+    where, problem = _broker_problem(url)
+    if problem is None:
+        return
+    if os.environ.get(REQUIRE_RABBITMQ_VARIABLE) == "1":
+        pytest.fail(
+            f"{REQUIRE_RABBITMQ_VARIABLE}=1 but RabbitMQ at {where} does not answer: {problem}",
+            pytrace=False,
+        )
+    pytest.skip(
+        f"no RabbitMQ at {where} (start one: rabbitmq-server -detached; "
+        f"{REQUIRE_RABBITMQ_VARIABLE}=1 makes this a failure)"
+    )
+
+
+@functools.cache
+def _broker_problem(url: str) -> tuple[str, str | None]:
+    """Where the broker is (no credentials) and why it cannot be used, once per session."""
+    import pika
+
+    parameters = pika.URLParameters(url)
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = 3
+    parameters.stack_timeout = 5
+    where = f"{parameters.host}:{parameters.port}"
+    pika_logger = logging.getLogger("pika")
+    level = pika_logger.level
+    pika_logger.setLevel(logging.CRITICAL)  # its tracebacks would bury the one-line reason
+    try:
+        pika.BlockingConnection(parameters).close()
+    except Exception as exc:
+        return where, repr(exc)
+    finally:
+        pika_logger.setLevel(level)
+    return where, None

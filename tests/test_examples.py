@@ -50,6 +50,7 @@ def test_the_projection_example_keeps_a_read_model_with_a_worker(empty_dsn: str)
     assert "BOOK-1   5" in out
 
 
+@pytest.mark.rabbitmq
 def test_the_consumer_service_reacts_to_relayed_events(empty_dsn: str) -> None:
     cli = [sys.executable, "-m", "eventsourcing_core.cli", "--dsn", empty_dsn]
     subprocess.run([*cli, "demo"], check=True, capture_output=True, timeout=120, cwd=ROOT)

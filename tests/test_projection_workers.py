@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 
+import psycopg
 import pytest
 
 from eventsourcing_core import NewEvent, PostgresEventStore
@@ -39,8 +40,21 @@ def test_a_worker_killed_mid_batch_resumes_without_losing_or_repeating_an_event(
 
 
 def _advisory_holders(dsn: str) -> int:
-    rows = query(dsn, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    """Advisory locks held in this test's database: the server is shared with other programs."""
+    rows = query(
+        dsn,
+        "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
     return int(str(rows[0][0]))
+
+
+def test_advisory_locks_in_another_database_are_not_counted(dsn: str, empty_dsn: str) -> None:
+    with psycopg.connect(empty_dsn) as elsewhere:
+        elsewhere.execute("SELECT pg_advisory_lock(42)")
+        with psycopg.connect(dsn) as here:
+            here.execute("SELECT pg_advisory_lock(42)")
+            assert _advisory_holders(dsn) == 1
 
 
 def test_two_workers_run_a_projection_one_at_a_time_and_the_other_takes_over(
@@ -71,7 +85,8 @@ def _owner_pid(dsn: str) -> int:
     rows = query(
         dsn,
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted",
+        " WHERE l.locktype = 'advisory' AND l.granted"
+        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     return int(str(rows[0][0]).removeprefix("escore worker "))
 

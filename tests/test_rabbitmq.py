@@ -21,7 +21,7 @@ from eventsourcing_core.projection import SqlSession
 from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from tests.workers import running_worker, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from eventsourcing_core import migrate
 from eventsourcing_core.aggregate import Aggregate
 from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
-from eventsourcing_core.errors import EventStoreError
+from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.postgres.worker import ProjectionWorker
@@ -192,7 +192,13 @@ def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
     """Run the RabbitMQ relay in the foreground, or show its status."""
     from eventsourcing_core.rabbitmq import RabbitRelay
 
-    relay = RabbitRelay(args.amqp, exchange=args.exchange)
+    if not args.amqp.strip():
+        raise InvalidArgumentError("--amqp is empty: give a URL such as amqp://host:5672/%2F")
+    try:
+        relay = RabbitRelay(args.amqp, exchange=args.exchange)
+    except (ValueError, TypeError) as exc:
+        # Not repeating the URL: it may hold a password.
+        raise InvalidArgumentError(f"--amqp is not a usable broker URL: {exc}") from None
     if args.action == "status":
         _status([ProjectionRunner(store, relay)], args.json)
         return

@@ -1,14 +1,16 @@
 """``escore``: the command line of eventsourcing_core.
 
 Exit codes: 0 success, 1 failure, 2 usage error (bad arguments or input),
-3 the database cannot be reached, 130 interrupted (Ctrl-C). Expected errors
-print one line on stderr that says what to do, never a traceback.
+3 the database cannot be reached, 130 interrupted (Ctrl-C). Every error prints
+one line on stderr, never a traceback; an error nobody expected says so and
+exits 1. ``--debug`` prints the traceback too.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from eventsourcing_core import embedded
@@ -39,16 +41,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except DatabaseUnavailableError as error:
-        print(f"escore: {error} (give --dsn or set DATABASE_URL)", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except InvalidArgumentError as error:
-        print(f"escore: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (EventStoreError, embedded.EmbeddedPostgresError) as error:
-        print(f"escore: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        if args.debug:
+            traceback.print_exc()
+        code, message = _explain(error, debug=args.debug)
+        print(f"escore: {message}", file=sys.stderr)
+        return code
     return EXIT_OK
+
+
+def _explain(error: Exception, *, debug: bool) -> tuple[int, str]:
+    """The exit code and the one line to print for an error that ended a command."""
+    if isinstance(error, DatabaseUnavailableError):
+        return EXIT_UNREACHABLE, f"{_one_line(error)} (give --dsn or set DATABASE_URL)"
+    if isinstance(error, InvalidArgumentError):
+        return EXIT_USAGE, _one_line(error)
+    if isinstance(error, EventStoreError | embedded.EmbeddedPostgresError):
+        return EXIT_FAILURE, _one_line(error)
+    hint = "" if debug else " (run with --debug for the traceback)"
+    return EXIT_FAILURE, f"unexpected error: {type(error).__name__}: {_one_line(error)}{hint}"
+
+
+def _one_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--schema", default=DEFAULT_SCHEMA, help="the store's schema")
     parser.add_argument("--aggregates", help="module:attribute naming your aggregate classes")
     parser.add_argument("--projections", help="module:attribute naming your projections factory")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
     parser.set_defaults(run=lambda args: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_migrate(commands)

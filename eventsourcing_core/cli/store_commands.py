@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -110,14 +112,23 @@ def run_append(args: argparse.Namespace, store: PostgresEventStore) -> None:
 
 
 def parse_json_object(text: str, *, what: str) -> dict[str, Any]:
-    """A JSON object given on the command line, or a one-line error."""
+    """A JSON object given on the command line, or a one-line error.
+
+    Parsed with the standard library, not orjson: orjson reads an integer
+    beyond 64 bits as a float, silently rounding it; kept exact, the store
+    refuses it as it refuses it from the API.
+    """
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:  # also JSONDecodeError, and ints of more than 4300 digits
         raise InvalidArgumentError(f"{what} is not valid JSON ({exc}): {text!r}") from None
     if not isinstance(value, dict):
         raise InvalidArgumentError(f"{what} must be a JSON object, got {text!r}")
     return value
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
 
 
 _STATES: dict[str, ExpectedVersion] = {
@@ -131,7 +142,7 @@ def parse_expected_version(text: str) -> ExpectedVersion:
     """``any``, ``no-stream``, ``exists`` or a version number."""
     if text in _STATES:
         return _STATES[text]
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # isdigit alone accepts '²', which int refuses
         return int(text)
     raise InvalidArgumentError(
         f"--expected-version must be any, no-stream, exists or a number, got {text!r}"
@@ -145,8 +156,17 @@ def _emit(args: argparse.Namespace, headers: list[str], rows: list[list[Any]]) -
         table(headers, rows)
 
 
+MAX_INTERVAL = 3600.0
+"""Longest pause between two polls of ``escore tail``, in seconds."""
+
+
 def run_tail(args: argparse.Namespace, store: PostgresEventStore) -> None:
     """Follow the global log live until Ctrl-C (a clean exit)."""
+    if not (math.isfinite(args.interval) and 0 < args.interval <= MAX_INTERVAL):
+        raise InvalidArgumentError(
+            f"--interval must be more than 0 and at most {MAX_INTERVAL:g} seconds, "
+            f"got {args.interval:g}"
+        )
     after = Checkpoint.START if args.from_start else store.head()
     categories = args.category or None
     event_types = args.event_type or None

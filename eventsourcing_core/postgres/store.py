@@ -19,6 +19,7 @@ import psycopg_pool
 from psycopg import errors as pg_errors
 from psycopg.rows import RowMaker
 
+from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import DatabaseUnavailableError, SchemaNotReadyError
 from eventsourcing_core.events import (
     AppendResult,
@@ -40,7 +41,7 @@ from eventsourcing_core.postgres.statements import (
     event_type_parameter,
 )
 from eventsourcing_core.store import EventStore, StoreTransaction
-from eventsourcing_core.validation import PreparedAppend
+from eventsourcing_core.validation import PreparedAppend, check_schema
 
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
@@ -79,7 +80,7 @@ class PostgresEventStore(EventStore):
         """``notify``: wake projection workers after each committed append (see notifier.py)."""
         self._pool = pool
         self._owns_pool = owns_pool
-        self._statements = Statements.for_schema(schema)
+        self._statements = Statements.for_schema(check_schema(schema))
         self._retry = RetryPolicy(pool)
         conninfo = pool.conninfo
         dsn = conninfo() if callable(conninfo) else conninfo
@@ -100,7 +101,11 @@ class PostgresEventStore(EventStore):
 
         An unreachable server fails at once with ``DatabaseUnavailableError``
         (one plain connection is tried first), rather than after ``timeout``.
+        A malformed or empty ``dsn`` and a bad schema name raise
+        ``InvalidArgumentError`` before any connection is tried.
         """
+        check_dsn(dsn)
+        check_schema(schema)
         try:
             psycopg.connect(dsn, connect_timeout=max(1, min(int(timeout), 10))).close()
         except psycopg.OperationalError as exc:
