@@ -36,7 +36,7 @@ def test_an_append_whose_reply_was_lost_after_commit_is_retried_without_duplicat
         )
         with PostgresEventStore.connect(proxied) as store:
             batch = numbered(3)
-            proxy.lose_reply_to(b"append_to_stream")
+            proxy.lose_reply_to(b"WITH stream AS")
 
             result = store.append("order-1", batch, NO_STREAM)
 
