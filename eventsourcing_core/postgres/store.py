@@ -215,13 +215,13 @@ class PostgresEventStore(EventStore):
             with self._pool.connection() as conn:
                 if len(appends) == 1:
                     return [append_to_stream(conn, self._statements, appends[0], fast=fast)]
-                results: list[AppendResult | None] = [None] * len(appends)
+                results: dict[int, AppendResult] = {}
                 with conn.transaction():
                     for index in order:
                         results[index] = append_to_stream(
                             conn, self._statements, appends[index], fast=fast
                         )
-                return [result for result in results if result is not None]
+                return [results[index] for index in range(len(appends))]
 
         def run() -> list[AppendResult]:
             try:
