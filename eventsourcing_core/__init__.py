@@ -21,6 +21,7 @@ from eventsourcing_core.errors import (
     InvalidArgumentError,
     SchemaNotReadyError,
     SerializationError,
+    TransactionConflictError,
     UnknownEventError,
 )
 from eventsourcing_core.events import (
@@ -84,6 +85,7 @@ __all__ = [
     "StreamAppend",
     "StreamInfo",
     "StreamState",
+    "TransactionConflictError",
     "UnknownEventError",
     "Upcasters",
     "category_of",

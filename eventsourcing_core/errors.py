@@ -40,6 +40,22 @@ class ConcurrencyError(EventStoreError):
         )
 
 
+class TransactionConflictError(EventStoreError):
+    """The database aborted a transaction that collided with a concurrent one; try it again.
+
+    A deadlock, a serialization failure or a lock timeout: the transaction
+    wrote nothing, and running it again may well succeed. The store retries
+    its own appends on it (they are idempotent); ``Repository.execute`` and
+    ``retry_on_conflict`` retry a command on it as on a ``ConcurrencyError``.
+    A ``store.transaction()`` block is the caller's to run again.
+    """
+
+    def __init__(self, sqlstate: str, reason: str) -> None:
+        self.sqlstate = sqlstate
+        self.reason = reason
+        super().__init__(f"transaction aborted by a concurrent one ({sqlstate}): {reason}")
+
+
 class EventIdConflictError(EventStoreError):
     """An event id is already recorded with other content or elsewhere.
 

@@ -64,9 +64,15 @@ class InMemoryEventStore(EventStore):
         self._transaction_committed(tx)
 
     def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
+        # In stream id order, as the PostgreSQL store writes them (its lock order);
+        # results in the caller's order.
+        order = sorted(range(len(appends)), key=lambda index: appends[index].stream_id)
+        results: dict[int, AppendResult] = {}
         with self.transaction() as tx:
             assert isinstance(tx, _MemoryTransaction)
-            return [tx._append(append) for append in appends]
+            for index in order:
+                results[index] = tx._append(appends[index])
+        return [results[index] for index in range(len(appends))]
 
     def _next_tx_id(self) -> int:
         self._last_tx_id += 1

@@ -30,6 +30,7 @@ from eventsourcing_core.errors import (
     ConcurrencyError,
     EventStoreError,
     InvalidArgumentError,
+    TransactionConflictError,
 )
 from eventsourcing_core.events import AppendResult, NewEvent, RecordedEvent, StreamAppend
 from eventsourcing_core.snapshots import Snapshot, SnapshotStore
@@ -42,6 +43,10 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 DEFAULT_ATTEMPTS = 5
+
+RETRIED_ERRORS = (ConcurrencyError, TransactionConflictError)
+"""What a command is run again on: another writer got there first, or the database
+aborted the transaction for colliding with a concurrent one (deadlock, lock timeout)."""
 
 
 class Repository(Generic[A]):
@@ -171,9 +176,10 @@ class Repository(Generic[A]):
     ) -> T:
         """Load, run ``command``, save; on a ``ConcurrencyError`` do it all again.
 
-        Another writer got there first: the command runs again on the fresh
-        state (so its rules are checked again), after a short jittered wait,
-        at most ``attempts`` times.
+        Another writer got there first (or the database aborted the save for
+        colliding with a concurrent transaction: ``TransactionConflictError``):
+        the command runs again on the fresh state (so its rules are checked
+        again), after a short jittered wait, at most ``attempts`` times.
         """
 
         def once() -> T:
@@ -218,16 +224,16 @@ def new_events(aggregate: Aggregate) -> list[NewEvent]:
 
 
 def retry_on_conflict(operation: Callable[[], T], *, attempts: int = DEFAULT_ATTEMPTS) -> T:
-    """Run ``operation`` again on ``ConcurrencyError``, at most ``attempts`` times in all."""
+    """Run ``operation`` again on ``RETRIED_ERRORS``, at most ``attempts`` times in all."""
     if attempts < 1:
         raise InvalidArgumentError(f"attempts must be >= 1, got {attempts}")
     try:
         return operation()  # most commands meet no conflict: no retry machinery for them
-    except ConcurrencyError:
+    except RETRIED_ERRORS:
         if attempts == 1:
             raise
     retrying = Retrying(
-        retry=retry_if_exception_type(ConcurrencyError),
+        retry=retry_if_exception_type(RETRIED_ERRORS),
         stop=stop_after_attempt(attempts - 1),
         wait=wait_random_exponential(multiplier=0.01, max=0.5),
         # Jitter before every try, the first included: writers that just

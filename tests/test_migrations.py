@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from eventsourcing_core import (
     NO_STREAM,
@@ -87,10 +88,16 @@ def test_a_database_whose_events_are_ahead_of_the_servers_transaction_ids_is_ref
     dsn: str,
 ) -> None:
     with psycopg.connect(dsn) as conn:
+        # What a restore does: the data first, the NOT VALID tx_id check after it.
+        conn.execute("ALTER TABLE escore.events DROP CONSTRAINT events_tx_id_is_the_writers")
         conn.execute(
             "INSERT INTO escore.events (tx_id, stream_id, version, event_id, event_type, data, "
             "metadata, created_at) VALUES (9000000000, 'restored-1', 1, gen_random_uuid(), "
             "'Restored', '{}', '{}', now())"
+        )
+        conn.execute(
+            "ALTER TABLE escore.events ADD CONSTRAINT events_tx_id_is_the_writers"
+            " CHECK (tx_id = pg_current_xact_id()::text::bigint) NOT VALID"
         )
 
     with pytest.raises(SchemaNotReadyError, match="restored into another cluster"):
@@ -131,3 +138,109 @@ def test_the_database_refuses_to_change_recorded_events(
 
     assert raised.value.sqlstate == "ES003"
     assert raw.execute("SELECT count(*) FROM escore.events").fetchone() == (2,)
+
+
+_RAW_EVENT = (
+    "INSERT INTO escore.events ({tx_column}stream_id, version, event_id, event_type, data,"
+    " metadata, created_at) VALUES ({tx_value}'raw-1', 1, gen_random_uuid(), 'Raw', '{{}}',"
+    " '{{}}', now())"
+)
+
+
+@pytest.mark.parametrize("tx_id", ["1", "9000000000", "pg_current_xact_id()::text::bigint - 1"])
+def test_an_insert_that_sets_tx_id_to_another_transactions_id_is_refused(
+    raw: psycopg.Connection[tuple[object, ...]], tx_id: str
+) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation, match="events_tx_id_is_the_writers"):
+        raw.execute(_RAW_EVENT.format(tx_column="tx_id, ", tx_value=f"{tx_id}, "))
+
+    assert raw.execute("SELECT count(*) FROM escore.events").fetchone() == (2,)
+
+
+def test_an_insert_that_leaves_tx_id_to_the_database_or_sets_its_own_is_accepted(
+    raw: psycopg.Connection[tuple[object, ...]],
+) -> None:
+    raw.execute(_RAW_EVENT.format(tx_column="", tx_value=""))
+    own = _RAW_EVENT.format(tx_column="tx_id, ", tx_value="pg_current_xact_id()::text::bigint, ")
+    raw.execute(own.replace("'raw-1', 1", "'raw-1', 2"))
+
+    assert raw.execute("SELECT count(*) FROM escore.events").fetchone() == (4,)
+
+
+# -- upgrading from any earlier revision yields the schema of a fresh install -------------
+
+_CATALOG = {
+    "columns": """
+        SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+               a.attnotnull, a.attidentity, a.attgenerated,
+               pg_get_expr(d.adbin, d.adrelid)
+          FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid
+          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE c.relnamespace = %(schema)s::regnamespace AND a.attnum > 0
+           AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v')""",
+    "relations": """
+        SELECT relname, relkind, reloptions::text FROM pg_class
+         WHERE relnamespace = %(schema)s::regnamespace""",
+    "constraints": """
+        SELECT conrelid::regclass::text, conname, contype, convalidated,
+               pg_get_constraintdef(oid)
+          FROM pg_constraint WHERE connamespace = %(schema)s::regnamespace""",
+    "indexes": """
+        SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = %(schema)s""",
+    "functions": """
+        SELECT proname, pg_get_function_identity_arguments(oid), pg_get_functiondef(oid)
+          FROM pg_proc WHERE pronamespace = %(schema)s::regnamespace""",
+    "triggers": """
+        SELECT tgname, pg_get_triggerdef(t.oid)
+          FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         WHERE c.relnamespace = %(schema)s::regnamespace AND NOT t.tgisinternal""",
+}
+
+
+def _catalog(dsn: str, schema: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every object of a schema as text, its name taken out so two schemas compare."""
+    with psycopg.connect(dsn) as conn:
+        dump = {
+            kind: sorted(conn.execute(query, {"schema": schema}).fetchall(), key=repr)
+            for kind, query in _CATALOG.items()
+        }
+    quoted = f'"{schema}"'
+    return {
+        kind: [
+            tuple(
+                v.replace(quoted, "<schema>").replace(schema, "<schema>")
+                if isinstance(v, str)
+                else v
+                for v in row
+            )
+            for row in rows
+        ]
+        for kind, rows in dump.items()
+    }
+
+
+@pytest.mark.parametrize("start", ["base", *[r.revision for r in migrate.history()][:-1]])
+def test_upgrading_from_an_earlier_revision_yields_the_fresh_schema(
+    empty_dsn: str, start: str
+) -> None:
+    migrate.upgrade(empty_dsn, schema="fresh")
+    upgraded = f"from_{start}"
+    if start != "base":
+        migrate.upgrade(empty_dsn, start, schema=upgraded)
+        with psycopg.connect(empty_dsn) as conn:  # some events on the way, too
+            conn.execute(
+                sql.SQL(
+                    "SELECT * FROM {}.append_to_stream(%s, -3, ARRAY[gen_random_uuid()],"
+                    " ARRAY['Placed'], ARRAY[1], ARRAY['{{}}'::jsonb], ARRAY['{{}}'::jsonb],"
+                    " ARRAY[now()], false)"
+                ).format(sql.Identifier(upgraded)),
+                ["order-1"],
+            )
+    migrate.upgrade(empty_dsn, schema=upgraded)
+
+    fresh, migrated = _catalog(empty_dsn, "fresh"), _catalog(empty_dsn, upgraded)
+
+    assert fresh["columns"], "the catalog query found nothing"
+    for kind in _CATALOG:
+        assert migrated[kind] == fresh[kind], kind

@@ -11,8 +11,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from uuid import UUID
 
 import psycopg
@@ -26,6 +27,9 @@ from eventsourcing_core import (
     NewEvent,
     PostgresEventStore,
     RecordedEvent,
+    StreamAppend,
+    TransactionConflictError,
+    retry_on_conflict,
 )
 from tests.helpers import numbered
 
@@ -245,3 +249,114 @@ def test_a_session_idle_in_a_writing_transaction_holds_readers_back_until_it_end
         idle.rollback()
 
     assert len(pg_store.read_all()) == 1
+
+
+# -- crossed writers: one lock order, and retryable conflicts ---------------------------
+
+
+def test_crossed_multi_stream_appends_never_deadlock(pg_store: PostgresEventStore) -> None:
+    rounds = 20
+    barrier = threading.Barrier(2)
+
+    def writer(streams: list[str]) -> None:
+        for _ in range(rounds):
+            barrier.wait(timeout=30)
+            pg_store.append_streams([StreamAppend(s, numbered(1), ANY) for s in streams])
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(writer, s) for s in (["a-1", "b-1"], ["b-1", "a-1"])]
+        for future in futures:
+            future.result(timeout=120)
+
+    assert (pg_store.stream_version("a-1"), pg_store.stream_version("b-1")) == (40, 40)
+
+
+def _crossed_transactions(
+    store: PostgresEventStore, conflicts: list[TransactionConflictError]
+) -> None:
+    """Two transactions that lock a-1 and b-1 in opposite orders: a certain deadlock."""
+    for stream in ("a-1", "b-1"):
+        store.append(stream, numbered(1), NO_STREAM)
+    barrier = threading.Barrier(2)
+
+    def writer(first: str, second: str) -> None:
+        def once() -> None:
+            with store.transaction() as tx:
+                tx.append(first, numbered(1), ANY)
+                if not barrier.broken:
+                    barrier.wait(timeout=10)  # both hold their first stream's row
+                tx.append(second, numbered(1), ANY)
+
+        def counted() -> None:
+            try:
+                once()
+            except TransactionConflictError as conflict:
+                conflicts.append(conflict)
+                barrier.abort()  # the retry goes alone
+                raise
+
+        retry_on_conflict(counted)
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(writer, *pair) for pair in (("a-1", "b-1"), ("b-1", "a-1"))]
+        for future in futures:
+            future.result(timeout=60)
+
+
+def test_a_deadlock_between_transactions_is_a_retryable_conflict_that_retry_on_conflict_retries(
+    pg_store: PostgresEventStore,
+) -> None:
+    conflicts: list[TransactionConflictError] = []
+
+    _crossed_transactions(pg_store, conflicts)
+
+    assert [c.sqlstate for c in conflicts] == ["40P01"], "exactly one deadlock victim"
+    assert "deadlock" in str(conflicts[0])
+    assert (pg_store.stream_version("a-1"), pg_store.stream_version("b-1")) == (3, 3)
+
+
+@contextmanager
+def _stream_row_locked(dsn: str, stream_id: str, seconds: float) -> Iterator[None]:
+    """Hold a stream's row lock from another session for ``seconds`` (in a thread)."""
+    locked = threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(dsn) as conn:
+            conn.execute("SELECT FROM escore.streams WHERE stream_id = %s FOR UPDATE", [stream_id])
+            locked.set()
+            time.sleep(seconds)
+
+    with ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(hold)
+        assert locked.wait(10)
+        yield
+        holder.result(timeout=10)
+
+
+def test_a_lock_timeout_in_a_transaction_is_a_retryable_conflict(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    pg_store.append("order-1", numbered(1), NO_STREAM)
+
+    def impatient() -> None:
+        with pg_store.transaction() as tx:
+            tx.connection.execute("SET LOCAL lock_timeout = '50ms'")
+            tx.append("order-1", numbered(1), 1)
+
+    with _stream_row_locked(dsn, "order-1", 0.5), pytest.raises(TransactionConflictError) as raised:
+        impatient()
+
+    assert raised.value.sqlstate == "55P03"
+    assert pg_store.stream_version("order-1") == 1
+
+
+def test_the_store_retries_its_own_append_after_a_lock_timeout(dsn: str) -> None:
+    with PostgresEventStore.connect(f"{dsn} options='-c lock_timeout=50'") as store:
+        store.append("order-1", numbered(1), NO_STREAM)
+        with _stream_row_locked(dsn, "order-1", 0.15):
+            started = time.monotonic()
+            result = store.append("order-1", numbered(1), 1)
+
+        assert time.monotonic() - started >= 0.1, "the append did not wait for the lock"
+        assert result.version == 2
+        assert [e.version for e in store.read_stream("order-1")] == [1, 2]

@@ -163,6 +163,56 @@ def test_a_transaction_raises_a_conflict_at_the_append_that_conflicts(store: Eve
     assert not store.stream_exists("order-2")
 
 
+def test_a_multi_stream_append_returns_results_in_the_callers_order(store: EventStore) -> None:
+    results = store.append_streams(
+        [
+            StreamAppend("username-bob", events("Reserved"), NO_STREAM),
+            StreamAppend("user-2", events("Registered", "Named"), NO_STREAM),
+            StreamAppend("username-bob", events("Confirmed"), 1),
+        ]
+    )
+
+    assert [(r.stream_id, r.version) for r in results] == [
+        ("username-bob", 1),
+        ("user-2", 2),
+        ("username-bob", 2),
+    ]
+    # Streams are written in id order (one lock order for every writer: no deadlock).
+    assert [(e.stream_id, e.version) for e in store.read_all()] == [
+        ("user-2", 1),
+        ("user-2", 2),
+        ("username-bob", 1),
+        ("username-bob", 2),
+    ]
+    assert [r.checkpoint for r in results] == [
+        store.read_stream(r.stream_id)[r.version - 1].checkpoint for r in results
+    ]
+
+
+def test_a_conflict_caught_inside_a_transaction_leaves_the_transaction_usable(
+    store: EventStore,
+) -> None:
+    store.append("order-1", events("Placed"), NO_STREAM)
+    recorded = events("Paid")
+    store.append("order-9", recorded, NO_STREAM)
+
+    with store.transaction() as tx:
+        tx.append("order-2", events("Placed"), NO_STREAM)
+        with pytest.raises(ConcurrencyError):
+            tx.append("order-1", events("Placed"), NO_STREAM)
+        with pytest.raises(EventIdConflictError):
+            tx.append("order-3", recorded, NO_STREAM)
+        tx.append("order-1", events("LineAdded"), 1)
+
+    assert [(e.stream_id, e.event_type) for e in store.read_all()] == [
+        ("order-1", "Placed"),
+        ("order-9", "Paid"),
+        ("order-2", "Placed"),
+        ("order-1", "LineAdded"),
+    ]
+    assert not store.stream_exists("order-3")
+
+
 # -- idempotent appends ------------------------------------------------------------
 
 
@@ -220,6 +270,30 @@ def test_a_multi_stream_retry_is_idempotent(store: EventStore) -> None:
 
     assert store.append_streams(appends) == first
     assert len(store.read_all()) == 2
+
+
+@pytest.mark.parametrize("expected", [ANY, STREAM_EXISTS, 1], ids=str)
+@pytest.mark.parametrize("retry_first", [False, True], ids=["new_first", "retry_first"])
+def test_a_multi_stream_append_of_a_new_stream_and_a_retry_records_the_new_one(
+    store: EventStore, expected: object, retry_first: bool
+) -> None:
+    store.append("user-1", events("Registered"), NO_STREAM)
+    batch = events("Renamed")
+    first = store.append("user-1", batch, expected)  # type: ignore[arg-type]
+    appends = [
+        StreamAppend("username-carol", events("Reserved"), ANY),
+        StreamAppend("user-1", batch, expected),  # type: ignore[arg-type]
+    ]
+    if retry_first:
+        appends.reverse()
+
+    results = store.append_streams(appends)
+
+    by_stream = {r.stream_id: r for r in results}
+    assert by_stream["user-1"] == first
+    assert by_stream["username-carol"].version == 1
+    assert [e.event_type for e in store.read_stream("username-carol")] == ["Reserved"]
+    assert len(store.read_all()) == 3
 
 
 def test_reusing_an_event_id_with_other_data_is_a_conflict(store: EventStore) -> None:

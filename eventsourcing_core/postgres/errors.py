@@ -19,6 +19,7 @@ from eventsourcing_core.errors import (
     EventIdConflictError,
     EventStoreError,
     SchemaNotReadyError,
+    TransactionConflictError,
 )
 
 WRONG_EXPECTED_VERSION = "ES001"
@@ -27,6 +28,9 @@ APPEND_ONLY = "ES003"
 
 EVENT_ID_CONSTRAINT = "events_event_id_key"
 _TRANSIENT_SQLSTATES = {"57P01", "57P02", "57P03"}
+# A deadlock, a serialization failure, a lock timeout: the server aborted a
+# transaction that collided with another; running it again may succeed.
+CONFLICT_SQLSTATES = {"40P01", "40001", "55P03"}
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -71,6 +75,8 @@ def translate(exc: psycopg.Error | psycopg_pool.PoolTimeout) -> EventStoreError:
         return EventIdConflictError(
             exc.diag.message_detail or "", message.partition("recorded: ")[2]
         )
+    if sqlstate in CONFLICT_SQLSTATES:
+        return TransactionConflictError(sqlstate, first_line(exc))
     if is_event_id_race(exc):
         return EventIdConflictError(
             _key_value(exc),

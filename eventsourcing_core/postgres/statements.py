@@ -1,8 +1,9 @@
 """Every SQL statement the PostgreSQL store runs, by name, rendered once per schema.
 
 Values are always bound parameters; the schema goes in through
-``sql.Identifier``. The append logic itself lives in SQL functions (see
-``migrations/sql``), so an append is one round trip.
+``sql.Identifier``. An append is one plain statement (``_FAST_APPEND``);
+the append function in ``migrations/sql`` handles what that one leaves: a
+retry to recognise, a conflict to explain.
 
 The gap-safe global log (``READ_ALL``, ``HEAD``)
 ------------------------------------------------
@@ -49,6 +50,85 @@ _APPEND_ONE = """
 SELECT new_version, transaction_id, last_position FROM {schema}.append_to_stream(
     %s, %s, ARRAY[%s::uuid], ARRAY[%s::text], ARRAY[%s::integer], ARRAY[%s::jsonb],
     ARRAY[%s::jsonb], ARRAY[%s::timestamptz], %s)
+"""
+
+# The fast path: one plain SQL statement per stream, no PL/pgSQL. The stream
+# row is the version check (INSERT ... ON CONFLICT or UPDATE ... WHERE, so
+# writers to one stream queue on its row); the events are inserted only from
+# the row that check returned, so a refused append draws no position. When the
+# check fails (or, for ANY and STREAM_EXISTS, the first event id is recorded
+# already: a retry) the statement returns no row and the client calls the
+# append function, which tells a retry from a conflict and raises. One
+# template per expected-version form; ``{events}`` is one event or a batch.
+_STREAM_ANY = """
+    INSERT INTO {schema}.streams AS s (stream_id, version)
+    SELECT %(stream_id)s, %(count)s
+     WHERE NOT EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = %(first_id)s)
+    ON CONFLICT (stream_id) DO UPDATE SET version = s.version + %(count)s, updated_at = now()
+    RETURNING s.version - %(count)s AS previous
+"""
+
+_STREAM_NEW = """
+    INSERT INTO {schema}.streams (stream_id, version)
+    VALUES (%(stream_id)s, %(count)s)
+    ON CONFLICT (stream_id) DO NOTHING
+    RETURNING 0::bigint AS previous
+"""
+
+_STREAM_AT = """
+    UPDATE {schema}.streams s SET version = s.version + %(count)s, updated_at = now()
+     WHERE s.stream_id = %(stream_id)s AND s.version = %(expected)s
+    RETURNING s.version - %(count)s AS previous
+"""
+
+_STREAM_EXISTING = """
+    UPDATE {schema}.streams s SET version = s.version + %(count)s, updated_at = now()
+     WHERE s.stream_id = %(stream_id)s
+       AND NOT EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = %(first_id)s)
+    RETURNING s.version - %(count)s AS previous
+"""
+
+_EVENT = """
+    INSERT INTO {schema}.events
+        (stream_id, version, event_id, event_type, schema_version, data, metadata, created_at)
+    SELECT %(stream_id)s, stream.previous + 1, %(first_id)s, %(event_type)s,
+           %(schema_version)s, %(data)s::jsonb, %(metadata)s::jsonb, %(timestamp)s
+      FROM stream
+    RETURNING version, tx_id, position
+"""
+
+# Arrays in binary, as for _APPEND.
+_EVENTS = """
+    INSERT INTO {schema}.events
+        (stream_id, version, event_id, event_type, schema_version, data, metadata, created_at)
+    SELECT %(stream_id)s, stream.previous + u.ord, u.event_id, u.event_type, u.schema_version,
+           u.data, u.metadata, u.created_at
+      FROM stream,
+           unnest(%(event_ids)b::uuid[], %(event_types)b::text[], %(schema_versions)b::integer[],
+                  %(data)b::text[]::jsonb[], %(metadata)b::text[]::jsonb[],
+                  %(timestamps)b::timestamptz[]) WITH ORDINALITY
+               AS u (event_id, event_type, schema_version, data, metadata, created_at, ord)
+     ORDER BY u.ord
+    RETURNING version, tx_id, position
+"""
+
+_FAST_APPEND = """
+WITH stream AS ({stream}), inserted AS ({events})
+SELECT version, tx_id, position FROM inserted ORDER BY position DESC LIMIT 1
+"""
+
+_STREAM_CHECKS = {
+    "any": _STREAM_ANY,
+    "new": _STREAM_NEW,
+    "at": _STREAM_AT,
+    "exists": _STREAM_EXISTING,
+}
+
+# After an event id collision: is any of the batch's ids recorded? Then the
+# batch is a retry of a committed append, or a conflict that replayed_append
+# describes (which stream, which version, what differs).
+_ANY_EVENT_ID_RECORDED = """
+SELECT EXISTS (SELECT FROM {schema}.events e WHERE e.event_id = ANY(%b::uuid[]))
 """
 
 _REPLAYED_APPEND = """
@@ -151,8 +231,11 @@ class Statements:
 
     schema: str
     append: str
-    append_one: str
+    fast_append_one: dict[str, str]
+    fast_append_many: dict[str, str]
+    any_event_id_recorded: str
     replayed_append: str
+    append_one: str
     read_stream_forward: str
     read_stream_backward: str
     stream_version: str
@@ -171,8 +254,11 @@ class Statements:
         return cls(
             schema=schema,
             append=render(_APPEND, schema),
-            append_one=render(_APPEND_ONE, schema),
+            fast_append_one=_fast_appends(schema, _EVENT),
+            fast_append_many=_fast_appends(schema, _EVENTS),
+            any_event_id_recorded=render(_ANY_EVENT_ID_RECORDED, schema),
             replayed_append=render(_REPLAYED_APPEND, schema),
+            append_one=render(_APPEND_ONE, schema),
             read_stream_forward=render(_READ_STREAM_FORWARD, schema),
             read_stream_backward=render(_READ_STREAM_BACKWARD, schema),
             stream_version=render(_STREAM_VERSION, schema),
@@ -197,6 +283,14 @@ class Statements:
         categories pick the index and the event types filter within them.
         """
         return _read_all(self.schema, len(event_types or ()), len(categories or ()))
+
+
+def _fast_appends(schema: str, events: str) -> dict[str, str]:
+    """The fast-path append for each expected-version form, keyed as ``_STREAM_CHECKS``."""
+    return {
+        check: render(_FAST_APPEND.format(stream=stream, events=events, schema="{schema}"), schema)
+        for check, stream in _STREAM_CHECKS.items()
+    }
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,13 +1,18 @@
 """The PostgreSQL event store.
 
-An append is one call of the ``append_to_stream`` SQL function: one round
-trip in autocommit mode. Writers to different streams never wait for each
-other; writers to one stream queue on that stream's row. How the global log
-stays gap-safe without a global lock is explained in ``statements.py``.
+An append to one stream is one plain SQL statement in autocommit mode: one
+round trip, one transaction. Only when that statement finds the stream
+elsewhere than expected (or spots a retry) does the ``append_to_stream`` SQL
+function run, to recognise a retry or raise the conflict. Writers to different
+streams never wait for each other; writers to one stream queue on that
+stream's row. How the global log stays gap-safe without a global lock is
+explained in ``statements.py``.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,18 +25,21 @@ from psycopg import errors as pg_errors
 from psycopg.rows import RowMaker
 
 from eventsourcing_core.dsn import check_dsn
-from eventsourcing_core.errors import DatabaseUnavailableError, SchemaNotReadyError
+from eventsourcing_core.errors import (
+    DatabaseUnavailableError,
+    SchemaNotReadyError,
+    TransactionConflictError,
+)
 from eventsourcing_core.events import (
     AppendResult,
     CategoryInfo,
     Checkpoint,
-    ExpectedVersion,
     Metadata,
     RecordedEvent,
     StreamInfo,
-    StreamState,
 )
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
+from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
 from eventsourcing_core.postgres.notifier import Notifier
@@ -46,12 +54,13 @@ from eventsourcing_core.validation import PreparedAppend, check_schema
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
 
-_EXPECTED_CODES = {StreamState.ANY: -1, StreamState.STREAM_EXISTS: -2, StreamState.NO_STREAM: -3}
+_CONFLICT_ATTEMPTS = 5
+_CONFLICT_BACKOFF = 0.005  # seconds; the n-th retry waits up to this times 2**n
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,24 +208,52 @@ class PostgresEventStore(EventStore):
         self._transaction_committed(transaction)
 
     def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
-        def attempt() -> list[AppendResult]:
-            with self._pool.connection() as conn:
-                try:
-                    if len(appends) == 1:
-                        return [append_to_stream(conn, self._statements, appends[0])]
-                    with conn.transaction():
-                        return [append_to_stream(conn, self._statements, a) for a in appends]
-                except pg_errors.UniqueViolation as exc:
-                    if not is_event_id_race(exc):
-                        raise
-                # An event id is recorded already: either this append committed
-                # before (its reply was lost) and this is the retry, or a conflict.
-                with conn.transaction():
-                    return [replayed_append(conn, self._statements, a) for a in appends]
+        # Streams are written in one order (by id), whatever the caller's, so
+        # two multi-stream appends that cross never deadlock; results come back
+        # in the caller's order. The stable sort keeps one stream's parts in order.
+        order = sorted(range(len(appends)), key=lambda index: appends[index].stream_id)
 
-        results = self._run(attempt)
+        def attempt(*, fast: bool) -> list[AppendResult]:
+            with self._pool.connection() as conn:
+                if len(appends) == 1:
+                    return [append_to_stream(conn, self._statements, appends[0], fast=fast)]
+                results: dict[int, AppendResult] = {}
+                with conn.transaction():
+                    for index in order:
+                        results[index] = append_to_stream(
+                            conn, self._statements, appends[index], fast=fast
+                        )
+                return [results[index] for index in range(len(appends))]
+
+        def run() -> list[AppendResult]:
+            try:
+                return attempt(fast=True)
+            except pg_errors.UniqueViolation as exc:
+                if not is_event_id_race(exc):
+                    raise
+            # A concurrent append recorded one of these event ids first: either
+            # it was this very append (a retry racing its original) or a
+            # conflict. The append function tells the two apart, stream by stream.
+            return attempt(fast=False)
+
+        results = self._run_conflicting(run)
         self._committed()
         return results
+
+    def _run_conflicting(self, operation: Callable[[], T]) -> T:
+        """``_run``, again after a deadlock, serialization failure or lock timeout.
+
+        For idempotent work only (appends): the aborted attempt wrote nothing,
+        and a retry of one that did commit is recognised by its event ids.
+        """
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._run(operation)
+            except TransactionConflictError:
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
+            time.sleep(random.uniform(0, _CONFLICT_BACKOFF * 2**attempt))
+        raise AssertionError("unreachable")
 
     # -- reading -----------------------------------------------------------------
 
@@ -319,7 +356,12 @@ class PostgresEventStore(EventStore):
 
 
 class PostgresTransaction(StoreTransaction):
-    """Appends inside one database transaction; use ``connection`` for your own writes."""
+    """Appends inside one database transaction; use ``connection`` for your own writes.
+
+    Each append runs in a savepoint: one that raises (a ``ConcurrencyError``,
+    say) is undone alone, and the transaction goes on as the caller decides,
+    as with the in-memory store.
+    """
 
     def __init__(self, connection: psycopg.Connection[Any], statements: Statements) -> None:
         self.connection = connection
@@ -327,78 +369,16 @@ class PostgresTransaction(StoreTransaction):
 
     def _append(self, append: PreparedAppend) -> AppendResult:
         try:
-            return append_to_stream(self.connection, self._statements, append, probe=True)
+            try:
+                with self.connection.transaction():
+                    return append_to_stream(self.connection, self._statements, append)
+            except pg_errors.UniqueViolation as exc:
+                if not is_event_id_race(exc):
+                    raise
+            with self.connection.transaction():
+                return append_to_stream(self.connection, self._statements, append, fast=False)
         except psycopg.Error as exc:
             raise translate(exc) from exc
-
-
-def append_to_stream(
-    conn: psycopg.Connection[Any],
-    statements: Statements,
-    append: PreparedAppend,
-    *,
-    probe: bool = False,
-) -> AppendResult:
-    """Call the append function for one stream; raises psycopg errors untranslated.
-
-    ``probe``: look for the first event id before appending, so that a retry
-    with ANY or STREAM_EXISTS is recognised without an error that would abort
-    the surrounding transaction (for appends inside a caller's transaction).
-    """
-    code = _expected_code(append.expected_version)
-    events = append.events
-    if len(events) == 1:
-        [event] = events
-        params: tuple[Any, ...] = (
-            append.stream_id,
-            code,
-            event.event_id,
-            event.event_type,
-            event.schema_version,
-            event.data,
-            event.metadata,
-            event.timestamp,
-            probe,
-        )
-        row = conn.execute(statements.append_one, params).fetchone()
-    else:
-        params = (
-            append.stream_id,
-            code,
-            [event.event_id for event in events],
-            [event.event_type for event in events],
-            [event.schema_version for event in events],
-            [event.data for event in events],
-            [event.metadata for event in events],
-            [event.timestamp for event in events],
-            probe,
-        )
-        row = conn.execute(statements.append, params).fetchone()
-    assert row is not None
-    return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
-
-
-def replayed_append(
-    conn: psycopg.Connection[Any], statements: Statements, append: PreparedAppend
-) -> AppendResult:
-    """The first result of an append whose events are recorded already, or ES002."""
-    row = conn.execute(
-        statements.replayed_append,
-        (
-            append.stream_id,
-            _expected_code(append.expected_version),
-            [event.event_id for event in append.events],
-            [event.event_type for event in append.events],
-            [event.data for event in append.events],
-        ),
-    ).fetchone()
-    assert row is not None
-    return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
-
-
-def _expected_code(expected: ExpectedVersion) -> int:
-    """The append function's number for an expected version (see append_to_stream.sql)."""
-    return expected if isinstance(expected, int) else _EXPECTED_CODES[expected]
 
 
 def _recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:
