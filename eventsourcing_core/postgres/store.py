@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -33,6 +31,12 @@ from eventsourcing_core.events import (
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
+from eventsourcing_core.postgres.liveness import (
+    ReadBound,
+    RunningTransaction,
+    read_bound_from_row,
+    warn_if_cluster_wide,
+)
 from eventsourcing_core.postgres.notifier import Notifier
 from eventsourcing_core.postgres.statements import (
     Statements,
@@ -51,18 +55,6 @@ SCHEMA_REVISION = "0003"
 _LAST_VERSION = 2**63 - 1
 
 _EXPECTED_CODES = {StreamState.ANY: -1, StreamState.STREAM_EXISTS: -2, StreamState.NO_STREAM: -3}
-
-
-@dataclass(frozen=True, slots=True)
-class RunningTransaction:
-    """The oldest transaction still running in the cluster: what holds global readers back."""
-
-    pid: int
-    database: str | None
-    state: str | None
-    started_at: datetime | None
-    tx_id: int
-    query: str | None
 
 
 class PostgresEventStore(EventStore):
@@ -116,6 +108,7 @@ class PostgresEventStore(EventStore):
         store = cls(pool, schema=schema, owns_pool=True, notify=notify)
         try:
             store.check_schema()
+            warn_if_cluster_wide(store.read_bound(), schema)
         except BaseException:
             store.close()
             raise
@@ -264,10 +257,15 @@ class PostgresEventStore(EventStore):
     def _list_categories(self) -> list[CategoryInfo]:
         return [CategoryInfo(*row) for row in self.fetch_all(self._statements.list_categories)]
 
+    def read_bound(self) -> ReadBound:
+        """Where global readers stop now, and the transaction that holds them there."""
+        row = self.fetch_one(self._statements.read_bound_holder)
+        assert row is not None
+        return read_bound_from_row(row)
+
     def oldest_running_transaction(self) -> RunningTransaction | None:
-        """The transaction that global readers are waiting for, if any is running."""
-        row = self.fetch_one(self._statements.oldest_running_transaction)
-        return None if row is None else RunningTransaction(*row)
+        """The transaction that global readers are waiting for, if any (see ``read_bound``)."""
+        return self.read_bound().holder
 
     # -- helpers -------------------------------------------------------------------
 
