@@ -35,8 +35,9 @@ class RunningTransaction:
     a prepared transaction: ``prepared`` holds its gid); with ``cluster_wide`` it
     may run anywhere in the cluster. ``pid`` and the rest are None when the
     transaction ended meanwhile or runs on another server (a standby's primary);
-    ``state`` and ``query`` are None for another role's session unless this role
-    has ``pg_read_all_stats``.
+    for another role's session, unless this role has ``pg_read_all_stats``,
+    ``state``, ``started_at`` and ``age`` are None and ``query`` says
+    ``<insufficient privilege>`` (its pid, user and transaction id still show).
     """
 
     pid: int | None
