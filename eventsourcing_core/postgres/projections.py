@@ -92,6 +92,14 @@ class ParkedEvent:
     parked_at: datetime
 
 
+class _ActedPartly(Exception):
+    """A side effect failed after acting on ``done`` events of its batch, now recorded."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"failed after {done} events")
+        self.done = done
+
+
 class _Session:
     """A projection's ``SqlSession`` on the batch's transaction."""
 
@@ -236,15 +244,18 @@ class ProjectionRunner:
         )
         if not batch:
             return 0
+        done = 0
         try:
             return self._apply(batch, checkpoint)
+        except _ActedPartly as partly:  # the events before the failure are recorded
+            done, checkpoint = partly.done, batch[partly.done - 1].checkpoint
         except CheckpointConflictError:
             raise
         except Exception as exc:
             if is_connection_failure(exc):
                 raise
         # A handler failed somewhere in the batch: go one event at a time.
-        for event in batch:
+        for event in batch[done:]:
             self._apply_with_retries(event, checkpoint)
             checkpoint = event.checkpoint
         return len(batch)
@@ -324,38 +335,43 @@ class ProjectionRunner:
     def _apply(self, events: Sequence[RecordedEvent], checkpoint: Checkpoint) -> int:
         """Apply events from the first, within the batch's time; how many were done."""
         deadline = time.monotonic() + self._batch_seconds
-        events = events[: self._act(events, deadline=deadline)]
+        acted, failure = self._act(events, deadline=deadline)
+        events = events[:acted]
         with self._transaction() as (conn, session):
             done = self._apply_in(conn, session, events, deadline=deadline)
             self._advance(conn, checkpoint, events[done - 1].checkpoint, done)
+        if failure is not None:
+            raise _ActedPartly(done) from failure
         return done
 
-    def _act(self, events: Sequence[RecordedEvent], *, deadline: float | None) -> int:
-        """A side effect acts, outside any transaction; how many events are done.
+    def _act(
+        self, events: Sequence[RecordedEvent], *, deadline: float | None
+    ) -> tuple[int, Exception | None]:
+        """A side effect acts, outside any transaction: how many events are done, and a failure.
 
         Events it has recorded already are skipped. It stops at the deadline,
-        or before an event whose ``act`` failed (raising if that is the first),
-        so the ones done are recorded. Other projections do everything in the
-        transaction: all of ``events`` are left to ``_apply_in``.
+        or at an event whose ``act`` fails (raising if that is the first), so
+        that the ones done can be recorded. Other projections do everything in
+        the transaction: all of ``events`` are left to ``_apply_in``.
         """
         projection = self._projection
         if not isinstance(projection, SideEffect):
-            return len(events)
+            return len(events), None
         ids = [event.event_id for event in events]
         rows = self._store.fetch_all(self._sql.processed_among, [projection.name, ids])
         recorded = {row[0] for row in rows}
         for done, event in enumerate(events):
             if done and deadline is not None and time.monotonic() >= deadline:
-                return done
+                return done, None
             if event.event_id in recorded:
                 continue
             try:
                 projection.act(event)
-            except Exception:
+            except Exception as failure:
                 if not done:
                     raise
-                return done
-        return len(events)
+                return done, failure
+        return len(events), None
 
     def _apply_in(
         self,
