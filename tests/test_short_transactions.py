@@ -251,8 +251,8 @@ def test_the_consumer_opens_no_transaction_for_a_message_it_cannot_decode(
     monkeypatch.setattr(pg_store.pool, "connection", spy)
     channel = _Channel()
 
-    consumer._handle(channel, _Method(), _Properties(), b"{not json")  # type: ignore[arg-type]
+    consumer._handle(channel, _Method(), _Properties(), b"{not json")
     assert (opened, channel.nacks, handled) == ([], [7], [])
 
-    consumer._handle(channel, _Method(), _Properties(), b'{"ok": 1}')  # type: ignore[arg-type]
+    consumer._handle(channel, _Method(), _Properties(), b'{"ok": 1}')
     assert (opened, channel.acks, handled) == ([True], [7], [{"ok": 1}])
