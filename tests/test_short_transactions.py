@@ -256,3 +256,59 @@ def test_the_consumer_opens_no_transaction_for_a_message_it_cannot_decode(
 
     consumer._handle(channel, _Method(), _Properties(), b'{"ok": 1}')
     assert (opened, channel.acks, handled) == ([True], [7], [{"ok": 1}])
+
+
+class _Blocking(Tally):
+    """A projection whose batch waits, holding its transaction id, until released."""
+
+    name = "blocking"
+    categories: ClassVar[tuple[str, ...] | None] = ("blocked",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def setup(self, sql: Any) -> None:
+        pass
+
+    def apply(self, event: Any, sql: Any) -> None:
+        sql.execute("SELECT pg_current_xact_id()")
+        self.entered.set()
+        self.release.wait(10)
+
+
+def test_a_batch_that_held_the_log_back_wakes_the_workers_when_it_commits(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    blocking = _Blocking()
+    blocked = ProjectionRunner(pg_store, blocking)
+    blocked.setup()
+    pg_store.append("blocked-1", numbered(1), NO_STREAM)
+    worker = ProjectionWorker(pg_store, [Tally()], idle_wait=5.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    thread.start()
+    batch = threading.Thread(target=blocked.run_batch)
+    try:
+        deadline = time.monotonic() + 10
+        while "tally" not in worker.owned and time.monotonic() < deadline:
+            time.sleep(0.01)
+        batch.start()
+        assert blocking.entered.wait(10)
+        pg_store.append("tally-1", numbered(1), NO_STREAM)  # wakes the worker, held back
+        time.sleep(0.3)
+        assert applied(dsn) == 0
+        blocking.release.set()
+        released = time.monotonic()
+        while applied(dsn) == 0 and time.monotonic() - released < 4:
+            time.sleep(0.01)
+        waited = time.monotonic() - released
+    finally:
+        blocking.release.set()
+        batch.join(10)
+        stop.set()
+        thread.join(10)
+
+    assert applied(dsn) == 1
+    assert waited < 1.0, f"the worker waited {waited:.2f}s for its poll instead of being woken"

@@ -340,6 +340,7 @@ class ProjectionRunner:
         with self._transaction() as (conn, session):
             done = self._apply_in(conn, session, events, deadline=deadline)
             self._advance(conn, checkpoint, events[done - 1].checkpoint, done)
+        self._store.wake_workers()  # workers that read while this batch held the log back
         if failure is not None:
             raise _ActedPartly(done) from failure
         return done

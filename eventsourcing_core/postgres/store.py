@@ -139,6 +139,15 @@ class PostgresEventStore(EventStore):
         if self._notifier is not None:
             self._notifier.poke()
 
+    def wake_workers(self) -> None:
+        """Wake projection workers after a commit that may have held the log back.
+
+        A worker woken by an append while a shorter transaction of this database
+        still held the read bound below it read nothing; without this it would
+        see the event only at its next poll.
+        """
+        self._committed()
+
     def check_schema(self) -> None:
         """Raise ``SchemaNotReadyError`` unless the schema is ready for this code.
 
