@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -215,3 +216,52 @@ def _escore(*args: str) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+STANDBY = os.environ.get("ESCORE_TEST_STANDBY_DSN")
+PRIMARY = os.environ.get("ESCORE_TEST_PRIMARY_DSN")
+
+
+@pytest.mark.skipif(
+    not (STANDBY and PRIMARY),
+    reason="needs ESCORE_TEST_PRIMARY_DSN and ESCORE_TEST_STANDBY_DSN (a hot standby of it)",
+)
+def test_a_reader_on_a_hot_standby_waits_for_the_primarys_running_writers() -> None:
+    """On a standby the snapshot lists no running xid: the bound must fall back."""
+    assert PRIMARY is not None
+    assert STANDBY is not None
+    stream = f"standby{os.getpid()}"
+    with PostgresEventStore.connect(PRIMARY) as primary:
+        start = primary.head()
+        with psycopg.connect(PRIMARY) as early:
+            early.execute("SELECT pg_current_xact_id()")  # takes its id first
+            primary.append(f"{stream}-late", numbered(1, "Late"), NO_STREAM)
+            with PostgresEventStore.connect(STANDBY, notify=False) as standby:
+                wait_for_replay(primary, standby)
+                assert standby.read_all(after=start) == [], "the reader passed a running writer"
+                bound = standby.read_bound()
+                early.execute(
+                    "INSERT INTO escore.events (stream_id, version, event_id, event_type,"
+                    " data, metadata, created_at) VALUES (%s, 1, gen_random_uuid(), 'Early',"
+                    " '{}', '{}', now())",
+                    [f"{stream}-early"],
+                )
+                early.commit()
+                wait_for_replay(primary, standby)
+                seen = [e.event_type for e in standby.read_all(after=start)]
+
+    assert (bound.per_database, bound.held_back) == (False, True)
+    assert bound.fallback is not None
+    assert "standby" in bound.fallback
+    assert seen == ["Early", "Late"]
+
+
+def wait_for_replay(primary: PostgresEventStore, standby: PostgresEventStore) -> None:
+    row = primary.fetch_one("SELECT pg_current_wal_lsn()::text")
+    assert row is not None
+    for _ in range(500):
+        replayed = standby.fetch_one("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [row[0]])
+        if replayed == (True,):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the standby did not replay in 5 s")
