@@ -158,7 +158,15 @@ _READ_BOUND_PER_DATABASE = sql.SQL("(SELECT {premise_holds} FROM {snapshot} AS s
     premise_holds=sql.SQL(_PREMISE_HOLDS), snapshot=sql.SQL(_SNAPSHOT)
 )
 
-_VISIBLE = sql.SQL("tx_id < {read_bound}").format(read_bound=_READ_BOUND)
+# tx_id < B, written so that the bound is only computed when it can matter:
+# xmin(S) <= B <= xmax(S) always, so rows below xmin(S) pass without it (reading
+# history, polling at the head of a quiet log), and the scan stops at xmax(S).
+# Each sub-select is computed once per statement, the first time a row needs it.
+_VISIBLE = sql.SQL(
+    "tx_id < (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+    " AND (tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+    " OR tx_id < {read_bound})"
+).format(read_bound=_READ_BOUND)
 
 _READ_ALL = """
 SELECT {columns} FROM {schema}.events
