@@ -126,13 +126,14 @@ _STREAM_VERSION = "SELECT version FROM {schema}.streams WHERE stream_id = %s"
 
 # The read bound B, and whether its premise holds (see the module docstring).
 # Transactions positively seen running in another database: their ids, 32 bits.
+# (This backend's own row gives this database's oid: no catalog table to lock.)
 _RUNNING_ELSEWHERE = """
 SELECT a.backend_xid FROM pg_stat_get_activity(NULL) AS a
  WHERE a.backend_xid IS NOT NULL
-   AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND a.datid <> (SELECT b.datid FROM pg_stat_get_activity(pg_backend_pid()) AS b)
 UNION ALL
 SELECT p.transaction FROM pg_prepared_xact() AS p
- WHERE p.dbid <> (SELECT oid FROM pg_database WHERE datname = current_database())"""
+ WHERE p.dbid <> (SELECT b.datid FROM pg_stat_get_activity(pg_backend_pid()) AS b)"""
 
 _SNAPSHOT = "(SELECT pg_current_snapshot() AS s, pg_current_xact_id_if_assigned() AS own)"
 
