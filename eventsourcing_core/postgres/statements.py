@@ -135,28 +135,30 @@ UNION ALL
 SELECT p.transaction FROM pg_prepared_xact() AS p
  WHERE p.dbid <> (SELECT b.datid FROM pg_stat_get_activity(pg_backend_pid()) AS b)"""
 
-_SNAPSHOT = "(SELECT pg_current_snapshot() AS s, pg_current_xact_id_if_assigned() AS own)"
+# The statement's snapshot S with the reader's own id, and the oldest xid in xip(S):
+# of all, and of those not positively seen in another database (one pass over xip).
+_SNAPSHOT = """(SELECT pg_current_snapshot() AS s, pg_current_xact_id_if_assigned() AS own) AS snap,
+   LATERAL (SELECT min(x) AS oldest,
+                   min(x) FILTER (WHERE x::xid NOT IN ({running_elsewhere})) AS oldest_here
+              FROM pg_snapshot_xip(snap.s) AS x) AS xip"""
 
 # On a primary, a snapshot's xmin is exactly this; otherwise (a hot standby)
 # the bound falls back to the cluster-wide xmin.
-_PREMISE_HOLDS = """pg_snapshot_xmin(snap.s) = least(pg_snapshot_xmax(snap.s), snap.own,
-     (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x))"""
+_PREMISE_HOLDS = "pg_snapshot_xmin(snap.s) = least(pg_snapshot_xmax(snap.s), snap.own, xip.oldest)"
 
 _READ_BOUND_TEMPLATE = """(SELECT (CASE WHEN {premise_holds}
-     THEN least(pg_snapshot_xmax(snap.s), snap.own,
-          (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
-            WHERE x::xid NOT IN ({running_elsewhere})))
+     THEN least(pg_snapshot_xmax(snap.s), snap.own, xip.oldest_here)
      ELSE pg_snapshot_xmin(snap.s) END)::text::bigint
-   FROM {snapshot} AS snap)"""
+   FROM {snapshot})"""
+
+_FROM_SNAPSHOT = sql.SQL(_SNAPSHOT).format(running_elsewhere=sql.SQL(_RUNNING_ELSEWHERE))
 
 _READ_BOUND = sql.SQL(_READ_BOUND_TEMPLATE).format(
-    premise_holds=sql.SQL(_PREMISE_HOLDS),
-    running_elsewhere=sql.SQL(_RUNNING_ELSEWHERE),
-    snapshot=sql.SQL(_SNAPSHOT),
+    premise_holds=sql.SQL(_PREMISE_HOLDS), snapshot=_FROM_SNAPSHOT
 )
 
-_READ_BOUND_PER_DATABASE = sql.SQL("(SELECT {premise_holds} FROM {snapshot} AS snap)").format(
-    premise_holds=sql.SQL(_PREMISE_HOLDS), snapshot=sql.SQL(_SNAPSHOT)
+_READ_BOUND_PER_DATABASE = sql.SQL("(SELECT {premise_holds} FROM {snapshot})").format(
+    premise_holds=sql.SQL(_PREMISE_HOLDS), snapshot=_FROM_SNAPSHOT
 )
 
 # tx_id < B, written so that the bound is only computed when it can matter:
