@@ -29,6 +29,14 @@ commands and appended 200 orders per transaction.
    run, the same appends without waiting (before the worker starts): the
    commit latency that the first figure includes. Informational.
 
+4. ``--side-effect`` (run on its own): append-to-visible for the fast
+   ``Visible`` projection while a side effect whose ``act`` takes 50 ms works
+   through a backlog of 500 events in a worker of its own, against the same
+   appends with no side effect running, rounds alternating; and, once, a
+   handler that sleeps 50 ms inside its batch transaction (40-event batches,
+   no time bound): what a side effect cost before it acted outside the
+   transaction. p50/p99/max in ms.
+
 The runner and raw sides of (1) alternate (ABBA over the rounds) after a
 warm-up of both, the projection reset (untimed) before each runner round; the
 best round of each side is reported.
@@ -75,7 +83,7 @@ from eventsourcing_core import (
 )
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
-from eventsourcing_core.projection import Projection, SqlSession
+from eventsourcing_core.projection import Projection, SideEffect, SqlSession
 from eventsourcing_core.repository import new_events
 from projections.order_summary import OrderSummary
 
@@ -421,6 +429,129 @@ def bench_latency(store: PostgresEventStore, dsn: str, plan: Plan) -> list[Laten
     return results
 
 
+# -- a slow side effect beside a fast projection --------------------------------------------------
+
+SIDE_EFFECT_ACT = 0.050
+SIDE_EFFECT_BACKLOG = 500
+IN_TRANSACTION_BATCH = 40
+
+
+class SlowSideEffect(SideEffect):
+    """Calls a slow outside service (50 ms) for each event of its backlog."""
+
+    name = "bench_slow_side_effect"
+    categories = ("backlog",)
+
+    def act(self, event: RecordedEvent) -> None:
+        time.sleep(SIDE_EFFECT_ACT)
+
+
+class SlowInTransaction(Projection):
+    """The same 50 ms call made inside the batch transaction, as side effects used to."""
+
+    name = "bench_slow_in_transaction"
+    categories = ("backlog",)
+
+    def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        sql.mark_processed(self.name, event.event_id)
+        time.sleep(SIDE_EFFECT_ACT)
+
+    def clear(self, sql: SqlSession) -> None:
+        pass
+
+
+@contextmanager
+def running_batches(runner: ProjectionRunner) -> Iterator[None]:
+    """``runner.run_batch`` in a loop in a thread, until the block ends."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set() and runner.run_batch():
+            pass
+
+    thread = threading.Thread(target=run, name="slow-batches")
+    thread.start()
+    try:
+        time.sleep(SIDE_EFFECT_ACT * 2)  # the first batch is under way
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=IN_TRANSACTION_BATCH * SIDE_EFFECT_ACT + 10)
+
+
+def bench_side_effect(dsn: str, plan: Plan) -> list[Latency]:
+    """Append -> visible for a fast projection: alone, beside a slow side effect, and as it was."""
+    appends, rounds = plan.appends // 4, plan.rounds
+    with bench_database(dsn) as bench:
+        store = PostgresEventStore.connect(bench)
+        fast_store = PostgresEventStore.connect(bench, notify=False)
+        slow_store = PostgresEventStore.connect(bench)  # a worker's store wakes the others
+        try:
+            backlog = [NewEvent("Queued", {"n": n}) for n in range(SIDE_EFFECT_BACKLOG)]
+            store.append("backlog-1", backlog, 0)
+            side_effect = SlowSideEffect()
+            slow_plan = Plan(**{**asdict(plan), "batch_size": SIDE_EFFECT_BACKLOG})
+            alone: list[float] = []
+            beside: list[float] = []
+            with (
+                psycopg.connect(bench, autocommit=True) as conn,
+                running_worker(fast_store, Visible(), plan),
+            ):
+                wait = checkpoint_waiter(conn, Visible.name)
+                append_latencies(store, "latency-warm", plan.warmup_appends, wait)
+                for n in range(rounds):
+                    alone += append_latencies(store, f"latency-a{n}-", appends, wait, SPACING)
+                    with running_worker(slow_store, side_effect, slow_plan):
+                        beside += append_latencies(store, f"latency-b{n}-", appends, wait, SPACING)
+                acted = store.fetch_one(
+                    "SELECT count(*) FROM escore.processed_events WHERE handler = %s",
+                    [side_effect.name],
+                )
+                if acted is None or not 0 < acted[0] < SIDE_EFFECT_BACKLOG:
+                    raise RuntimeError(f"the side effect was not working throughout: {acted}")
+                old = ProjectionRunner(
+                    slow_store,
+                    SlowInTransaction(),
+                    batch_size=IN_TRANSACTION_BATCH,
+                    batch_seconds=float("inf"),
+                )
+                old.setup()
+                with running_batches(old):
+                    as_it_was = append_latencies(store, "latency-c-", 15, wait, SPACING)
+        finally:
+            for each in (store, fast_store, slow_store):
+                each.close()
+    act = f"{SIDE_EFFECT_ACT * 1000:g} ms act"
+    results = [
+        Latency.of("fast projection alone", alone),
+        Latency.of(f"beside a side effect ({act}, {SIDE_EFFECT_BACKLOG}-event backlog)", beside),
+        Latency.of(
+            f"beside the same call inside its transaction ({IN_TRANSACTION_BATCH}-event batches)",
+            as_it_was,
+        ),
+    ]
+    for result in results:
+        log(f"  {result.workload}: p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms")
+    return results
+
+
+def side_effect_markdown(plan: Plan, latencies: list[Latency]) -> str:
+    return "\n".join(
+        [
+            f"append -> visible in a fast projection, appends {SPACING * 1000:g} ms apart; "
+            f"alone and beside rounds alternate ({plan.rounds} each)",
+            "",
+            "| workload | appends | p50 (ms) | p99 (ms) | max (ms) |",
+            "|---|---:|---:|---:|---:|",
+            *(
+                f"| {lat.workload} | {lat.count:,} | {lat.p50_ms:.2f} | {lat.p99_ms:.2f} "
+                f"| {lat.max_ms:.2f} |"
+                for lat in latencies
+            ),
+        ]
+    )
+
+
 # -- the database -------------------------------------------------------------------------------
 
 
@@ -529,6 +660,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="a short run (~30s)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument(
+        "--side-effect",
+        action="store_true",
+        help="only: a fast projection's latency beside a slow side effect (~1 min)",
+    )
     return parser.parse_args(argv)
 
 
@@ -536,6 +672,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
     log(f"benchmarking on {safe_dsn(args.dsn)} ({'quick' if args.quick else 'full'} run)")
+    if args.side_effect:
+        latencies = bench_side_effect(args.dsn, plan)
+        print(side_effect_markdown(plan, latencies))
+        return 0
     info, report = run(args.dsn, plan)
     print(as_json(info, plan, report) if args.json else markdown(info, plan, report))
     return 0

@@ -116,15 +116,24 @@ def versioned_table(name: str, version: int) -> str:
 class SideEffect(Projection):
     """A handler that acts outside the database (sends an email, calls an API).
 
-    Each event id it acted on is recorded in the same transaction as its
-    checkpoint, so an event delivered again (a rebuild, a second worker, a
-    parked retry) is not acted on twice. One window stays: if the process dies
-    after ``act`` but before the commit, the event comes again and ``act`` runs
-    again. Pass ``event.event_id`` to the outside service as an idempotency
-    key to close it.
+    The worker runs ``act`` outside any transaction: it reads which events of
+    the batch are recorded already (a read takes no transaction id), acts on
+    the others, then records their ids and moves the checkpoint in one short
+    transaction. A slow outside service therefore never holds the global log's
+    readers back. The contract: recording is exactly once, acting is at least
+    once. An event recorded is never acted on again (a rebuild, a second
+    worker, a parked retry), but if the process dies, or another worker takes
+    the projection over, between ``act`` and the commit, the event comes again
+    and ``act`` runs again. Pass ``event.event_id`` to the outside service as
+    an idempotency key so that the second call does nothing.
     """
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
+        """Record and act inside the caller's transaction (the worker does not use this).
+
+        For code that applies events in a transaction of its own: ``act`` then
+        runs while that transaction holds its id.
+        """
         if sql.mark_processed(self.name, event.event_id):
             self.act(event)
 

@@ -14,9 +14,11 @@ version, checkpoint, correlation and causation ids in the headers.
 ``IdempotentConsumer`` consumes a queue bound to chosen routing keys. For each
 message it records the message id and runs the handler in one PostgreSQL
 transaction, then acks; a redelivered message is acked without running the
-handler again. A handler that keeps failing: the message goes to the queue's
-dead-letter queue after ``max_attempts`` deliveries (a quorum queue's
-delivery limit).
+handler again. The transaction starts once the message is in hand and decoded
+and ends when the handler returns: keep the handler to its database writes
+(every global reader of the database waits while it holds a transaction id).
+A handler that keeps failing: the message goes to the queue's dead-letter
+queue after ``max_attempts`` deliveries (a quorum queue's delivery limit).
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class IdempotentConsumer:
         self._parameters = pika.URLParameters(url)
         self._exchange = exchange
         self._max_attempts = max_attempts
+        self._sql = ProjectionStatements.for_schema(store.schema)
 
     @property
     def dead_letter_queue(self) -> str:
@@ -207,12 +210,14 @@ class IdempotentConsumer:
                 connection.close()
 
     def _handle(self, channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
-        sql = ProjectionStatements.for_schema(self._store.schema)
         try:
+            # Everything that can wait (decoding, a pooled connection) comes
+            # before the transaction; inside it, only the mark and the handler.
+            message = orjson.loads(body)
             with self._store.pool.connection() as conn, conn.transaction():
-                session = session_for(conn, self._store, sql)
+                session = session_for(conn, self._store, self._sql)
                 if session.mark_processed(self._name, properties.message_id):
-                    self._handler(orjson.loads(body), properties, session)
+                    self._handler(message, properties, session)
         except Exception as error:
             logger.warning("%s: message %s failed: %s", self._name, properties.message_id, error)
             channel.basic_nack(method.delivery_tag, requeue=True)

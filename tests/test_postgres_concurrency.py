@@ -360,3 +360,112 @@ def test_the_store_retries_its_own_append_after_a_lock_timeout(dsn: str) -> None
         assert time.monotonic() - started >= 0.1, "the append did not wait for the lock"
         assert result.version == 2
         assert [e.version for e in store.read_stream("order-1")] == [1, 2]
+
+
+def _early_id_writer(
+    store: PostgresEventStore, writer: int, committed: list[UUID], rolled_back: list[UUID]
+) -> None:
+    """Transactions that take their id long before they append (they write elsewhere first)."""
+    rng = random.Random(100 + writer)
+    for n in range(TRANSACTIONS_PER_WRITER):
+        written = numbered(rng.randint(1, 2), f"Early{writer}")
+        try:
+            with store.transaction() as tx:
+                tx.connection.execute("INSERT INTO side_table (writer) VALUES (%s)", [writer])
+                time.sleep(rng.choice([0.001, 0.02, 0.1]))  # readers pass by meanwhile
+                tx.append(f"early{writer}-{n % 3}", written, ANY)
+                time.sleep(rng.choice([0, 0.005]))
+                if rng.random() < 0.2:
+                    raise _Rollback
+        except _Rollback:
+            rolled_back.extend(event.event_id for event in written)
+        else:
+            committed.extend(event.event_id for event in written)
+
+
+def _savepoint_writer(
+    store: PostgresEventStore, writer: int, committed: list[UUID], rolled_back: list[UUID]
+) -> None:
+    """Events written inside savepoints, some released, some rolled back."""
+    rng = random.Random(200 + writer)
+    for n in range(TRANSACTIONS_PER_WRITER):
+        outer, inner = numbered(1, f"Outer{writer}"), numbered(2, f"Inner{writer}")
+        kept: list[NewEvent] = []
+        dropped: list[NewEvent] = []
+        try:
+            with store.transaction() as tx:
+                if rng.random() < 0.5:
+                    tx.append(f"savepoint{writer}-{n}", outer, ANY)
+                    kept += outer
+                try:
+                    with tx.connection.transaction():  # a savepoint
+                        tx.append(f"inner{writer}-{n}", inner, ANY)
+                        time.sleep(rng.choice([0, 0.005, 0.05]))
+                        if rng.random() < 0.3:
+                            raise _Rollback
+                    kept += inner
+                except _Rollback:
+                    dropped += inner
+                if rng.random() < 0.15:
+                    raise _Rollback
+        except _Rollback:
+            dropped += kept
+            kept = []
+        committed.extend(event.event_id for event in kept)
+        rolled_back.extend(event.event_id for event in dropped)
+
+
+def _follow_in_repeatable_read(
+    store: PostgresEventStore, dsn: str, done: threading.Event
+) -> list[UUID]:
+    """A reader whose transactions are REPEATABLE READ, each reading two pages in one snapshot."""
+    query = store.statements.read_all(event_types=None, categories=None)
+    seen: list[UUID] = []
+    after = Checkpoint.START
+    with psycopg.connect(dsn) as conn:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        while True:
+            finished = done.is_set()
+            pages = 0
+            with conn.transaction():
+                for _ in range(2):
+                    params = {"tx_id": after.tx_id, "position": after.position, "limit": 5}
+                    rows = conn.execute(query, params).fetchall()
+                    seen.extend(row[2] for row in rows)
+                    if rows:
+                        after = Checkpoint(rows[-1][9], rows[-1][8])
+                    pages += len(rows)
+                    time.sleep(0.002)
+            if not pages and finished:
+                return seen
+
+
+def test_readers_miss_nothing_from_early_ids_savepoints_and_in_repeatable_read(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    pg_store.execute("CREATE TABLE side_table (writer int NOT NULL)")
+    writers = [_writer, _early_id_writer, _savepoint_writer]
+    committed: list[UUID] = []
+    rolled_back: list[UUID] = []
+    done = threading.Event()
+    with ThreadPoolExecutor(WRITERS + 3) as pool:
+        readers = [pool.submit(_follow, pg_store, size, done) for size in (7, 50)]
+        repeatable = pool.submit(_follow_in_repeatable_read, pg_store, dsn, done)
+        running = [
+            pool.submit(writers[w % 3], pg_store, w, committed, rolled_back) for w in range(WRITERS)
+        ]
+        for future in running:
+            future.result(timeout=120)
+        done.set()
+        small, large = (reader.result(timeout=60) for reader in readers)
+        in_repeatable_read = repeatable.result(timeout=60)
+
+    everything = [e.event_id for e in pg_store.read_all(limit=100_000)]
+    assert [e.event_id for e in small] == everything, "a reader skipped or repeated an event"
+    assert [e.event_id for e in large] == everything, "two readers disagree on order"
+    assert in_repeatable_read == everything, "a REPEATABLE READ reader skipped an event"
+    assert set(everything) == set(committed)
+    assert len(everything) == len(committed)
+    assert not set(rolled_back) & set(everything), "a rolled-back event was read"
+    assert len(rolled_back) > 0
+    assert len(committed) > 100

@@ -104,20 +104,28 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
 
 def _status(runners: list[ProjectionRunner], as_json: bool) -> None:
     rows: list[list[Any]] = []
+    holders: dict[str, str] = {}
     for runner in runners:
         try:
             s = runner.status()
         except EventStoreError:
-            rows.append([runner.name, "never run", "", "", "", "", ""])
+            rows.append([runner.name, "never run", "", "", "", "", "", ""])
             continue
-        rows.append(
-            [s.name, s.status, str(s.checkpoint), s.lag, s.processed, s.parked, s.last_error or ""]
-        )
-    headers = ["projection", "status", "checkpoint", "lag", "processed", "parked", "last error"]
+        if s.held_back_by is not None:
+            holders[s.name] = s.held_back_by.describe()
+        counts = [s.lag, s.held_back, s.processed, s.parked]
+        rows.append([s.name, s.status, str(s.checkpoint), *counts, s.last_error or ""])
+    headers = ["projection", "status", "checkpoint", "lag", "held back", "processed", "parked"]
+    headers.append("last error")
     if as_json:
-        json_lines(dict(zip(headers, row, strict=True)) for row in rows)
-    else:
-        table(headers, rows)
+        json_lines(
+            dict(zip(headers, row, strict=True)) | {"held back by": holders.get(row[0])}
+            for row in rows
+        )
+        return
+    table(headers, rows)
+    for name, holder in holders.items():
+        print(f"{name}: the log is held back by {holder}")
 
 
 def _catch_up(runner: ProjectionRunner) -> None:

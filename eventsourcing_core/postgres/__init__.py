@@ -1,9 +1,6 @@
 """The PostgreSQL backend: ``PostgresEventStore.connect(dsn)``."""
 
-from eventsourcing_core.postgres.store import (
-    PostgresEventStore,
-    PostgresTransaction,
-    RunningTransaction,
-)
+from eventsourcing_core.postgres.liveness import ReadBound, RunningTransaction
+from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
 
-__all__ = ["PostgresEventStore", "PostgresTransaction", "RunningTransaction"]
+__all__ = ["PostgresEventStore", "PostgresTransaction", "ReadBound", "RunningTransaction"]

@@ -69,13 +69,15 @@ SELECT c.name, c.tx_id, c.position, c.status, c.processed, c.last_error, c.error
  WHERE c.name = %s
 """
 
-# Events still to process: filters as the projection's, visible events only.
+# Events still to process (filters as the projection's): every committed one
+# past the checkpoint, and how many of those readers cannot see yet because a
+# running transaction holds the read bound below them.
 _LAG = """
-SELECT count(*) FROM {schema}.events
- WHERE (tx_id, position) > (%(tx_id)s, %(position)s)
-   AND {visible}
-   AND (%(categories)s::text[] IS NULL OR category = ANY(%(categories)s))
-   AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s))
+SELECT count(*), count(*) FILTER (WHERE e.tx_id >= b.tx_id)
+  FROM {schema}.events AS e, (SELECT {read_bound} AS tx_id) AS b
+ WHERE (e.tx_id, e.position) > (%(tx_id)s, %(position)s)
+   AND (%(categories)s::text[] IS NULL OR e.category = ANY(%(categories)s))
+   AND (%(event_types)s::text[] IS NULL OR e.event_type = ANY(%(event_types)s))
 """
 
 # Workers starting together would race on CREATE TABLE IF NOT EXISTS, which
@@ -106,6 +108,18 @@ INSERT INTO {schema}.processed_events (handler, event_id) VALUES (%s, %s)
 ON CONFLICT DO NOTHING
 """
 
+# A side effect decides what to act on with this read (no transaction id),
+# acts, then records every id it acted on in one short transaction.
+_PROCESSED_AMONG = """
+SELECT event_id FROM {schema}.processed_events WHERE handler = %s AND event_id = ANY(%s)
+"""
+
+_MARK_ALL_PROCESSED = """
+INSERT INTO {schema}.processed_events (handler, event_id)
+SELECT %s, unnest(%s::uuid[])
+ON CONFLICT DO NOTHING
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class ProjectionStatements:
@@ -133,6 +147,8 @@ class ProjectionStatements:
     try_lock: str
     unlock: str
     mark_processed: str
+    processed_among: str
+    mark_all_processed: str
 
     @classmethod
     def for_schema(cls, schema: str) -> ProjectionStatements:
@@ -160,6 +176,8 @@ class ProjectionStatements:
             try_lock=_TRY_LOCK,
             unlock=_UNLOCK,
             mark_processed=render(_MARK_PROCESSED, schema),
+            processed_among=render(_PROCESSED_AMONG, schema),
+            mark_all_processed=render(_MARK_ALL_PROCESSED, schema),
         )
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -40,9 +40,16 @@ from eventsourcing_core.events import (
     RecordedEvent,
 )
 from eventsourcing_core.postgres.errors import is_connection_failure
+from eventsourcing_core.postgres.liveness import RunningTransaction
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements, point_view
 from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
-from eventsourcing_core.projection import ErrorPolicy, Params, Projection, versioned_table
+from eventsourcing_core.projection import (
+    ErrorPolicy,
+    Params,
+    Projection,
+    SideEffect,
+    versioned_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,16 @@ class ProjectionStatus:
     updated_at: datetime
     parked: int
     lag: int
+    """Committed events past the checkpoint that this projection wants, held back ones included."""
+    held_back: int = 0
+    """Of ``lag``, the events no reader can see yet: a running transaction holds the log."""
+    held_back_by: RunningTransaction | None = None
+    """The transaction holding them back (its ``age``: for how long), when ``held_back``."""
+
+    @property
+    def held_back_for(self) -> timedelta | None:
+        """How long the transaction holding the log back has been running."""
+        return None if self.held_back_by is None else self.held_back_by.age
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +90,14 @@ class ParkedEvent:
     error: str
     attempts: int
     parked_at: datetime
+
+
+class _ActedPartly(Exception):
+    """A side effect failed after acting on ``done`` events of its batch, now recorded."""
+
+    def __init__(self, done: int) -> None:
+        super().__init__(f"failed after {done} events")
+        self.done = done
 
 
 class _Session:
@@ -119,11 +144,18 @@ class ProjectionRunner:
     """Runs one projection, batch by batch."""
 
     def __init__(
-        self, store: PostgresEventStore, projection: Projection, *, batch_size: int = 500
+        self,
+        store: PostgresEventStore,
+        projection: Projection,
+        *,
+        batch_size: int = 500,
+        batch_seconds: float = 0.1,
     ) -> None:
+        """A batch is at most ``batch_size`` events and about ``batch_seconds`` of work."""
         self._store = store
         self._projection = projection
         self._batch_size = batch_size
+        self._batch_seconds = batch_seconds
         self._sql = ProjectionStatements.for_schema(store.schema)
         self._tables = {
             name: sql.Identifier(versioned_table(name, projection.version))
@@ -196,7 +228,13 @@ class ProjectionRunner:
         return rendered
 
     def run_batch(self) -> int:
-        """Apply the next batch; the number of events done (0 when caught up)."""
+        """Apply the next batch; the number of events done (0 when caught up).
+
+        The batch commits once it has applied ``batch_size`` events or worked
+        for ``batch_seconds``, whichever comes first, so its transaction never
+        holds its id for long (every global reader of this database waits for
+        it); the next call goes on from there.
+        """
         checkpoint = self.checkpoint()
         batch = self._store.read_all(
             after=checkpoint,
@@ -206,16 +244,18 @@ class ProjectionRunner:
         )
         if not batch:
             return 0
+        done = 0
         try:
-            self._apply(batch, checkpoint)
-            return len(batch)
+            return self._apply(batch, checkpoint)
+        except _ActedPartly as partly:  # the events before the failure are recorded
+            done, checkpoint = partly.done, batch[partly.done - 1].checkpoint
         except CheckpointConflictError:
             raise
         except Exception as exc:
             if is_connection_failure(exc):
                 raise
         # A handler failed somewhere in the batch: go one event at a time.
-        for event in batch:
+        for event in batch[done:]:
             self._apply_with_retries(event, checkpoint)
             checkpoint = event.checkpoint
         return len(batch)
@@ -232,6 +272,7 @@ class ProjectionRunner:
             raise EventStoreError(f"projection {self.name!r} has never run")
         name, tx_id, position, status, processed, last_error, error_at, updated_at, parked = row
         checkpoint = Checkpoint(tx_id, position)
+        lag, held_back = self._lag(checkpoint)
         return ProjectionStatus(
             name=name,
             checkpoint=checkpoint,
@@ -241,7 +282,9 @@ class ProjectionRunner:
             error_at=error_at,
             updated_at=updated_at,
             parked=parked,
-            lag=self._lag(checkpoint),
+            lag=lag,
+            held_back=held_back,
+            held_back_by=self._store.oldest_running_transaction() if held_back else None,
         )
 
     def reset(self) -> None:
@@ -264,8 +307,9 @@ class ProjectionRunner:
                 parked.stream_id, from_version=parked.version, limit=1
             )
             try:
+                self._act([event], deadline=None)
                 with self._transaction() as (conn, session):
-                    self._projection.apply(event, session)
+                    self._apply_in(conn, session, [event], deadline=None)
                     conn.execute(self._sql.unpark, [self.name, parked.event_id])
             except Exception as exc:
                 self._park(event, exc, parked.attempts + 1, advance=None)
@@ -288,11 +332,70 @@ class ProjectionRunner:
 
     # -- applying ------------------------------------------------------------------
 
-    def _apply(self, events: Sequence[RecordedEvent], checkpoint: Checkpoint) -> None:
+    def _apply(self, events: Sequence[RecordedEvent], checkpoint: Checkpoint) -> int:
+        """Apply events from the first, within the batch's time; how many were done."""
+        deadline = time.monotonic() + self._batch_seconds
+        acted, failure = self._act(events, deadline=deadline)
+        events = events[:acted]
         with self._transaction() as (conn, session):
-            for event in events:
-                self._projection.apply(event, session)
-            self._advance(conn, checkpoint, events[-1].checkpoint, len(events))
+            done = self._apply_in(conn, session, events, deadline=deadline)
+            self._advance(conn, checkpoint, events[done - 1].checkpoint, done)
+        self._store.wake_workers()  # workers that read while this batch held the log back
+        if failure is not None:
+            raise _ActedPartly(done) from failure
+        return done
+
+    def _act(
+        self, events: Sequence[RecordedEvent], *, deadline: float | None
+    ) -> tuple[int, Exception | None]:
+        """A side effect acts, outside any transaction: how many events are done, and a failure.
+
+        Events it has recorded already are skipped. It stops at the deadline,
+        or at an event whose ``act`` fails (raising if that is the first), so
+        that the ones done can be recorded. Other projections do everything in
+        the transaction: all of ``events`` are left to ``_apply_in``.
+        """
+        projection = self._projection
+        if not isinstance(projection, SideEffect):
+            return len(events), None
+        ids = [event.event_id for event in events]
+        rows = self._store.fetch_all(self._sql.processed_among, [projection.name, ids])
+        recorded = {row[0] for row in rows}
+        for done, event in enumerate(events):
+            if done and deadline is not None and time.monotonic() >= deadline:
+                return done, None
+            if event.event_id in recorded:
+                continue
+            try:
+                projection.act(event)
+            except Exception as failure:
+                if not done:
+                    raise
+                return done, failure
+        return len(events), None
+
+    def _apply_in(
+        self,
+        conn: psycopg.Connection[Any],
+        session: _Session,
+        events: Sequence[RecordedEvent],
+        *,
+        deadline: float | None,
+    ) -> int:
+        """Apply events in the batch's transaction until the deadline; how many were done.
+
+        A side effect has acted already: it only records the event ids, all at once.
+        """
+        projection = self._projection
+        if isinstance(projection, SideEffect):
+            ids = [event.event_id for event in events]
+            conn.execute(self._sql.mark_all_processed, [projection.name, ids])
+            return len(events)
+        for done, event in enumerate(events, start=1):
+            projection.apply(event, session)
+            if deadline is not None and time.monotonic() >= deadline:
+                return done
+        return len(events)
 
     def _advance(
         self, conn: psycopg.Connection[Any], old: Checkpoint, new: Checkpoint, count: int
@@ -362,7 +465,8 @@ class ProjectionRunner:
             "%s: parked %s version %d: %s", self.name, event.stream_id, event.version, reason
         )
 
-    def _lag(self, checkpoint: Checkpoint) -> int:
+    def _lag(self, checkpoint: Checkpoint) -> tuple[int, int]:
+        """Committed events still to process, and how many of them are held back."""
         projection = self._projection
         row = self._store.fetch_one(
             self._sql.lag,
@@ -373,7 +477,7 @@ class ProjectionRunner:
                 "event_types": list(projection.event_types) if projection.event_types else None,
             },
         )
-        return 0 if row is None else int(row[0])
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     @contextmanager
     def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], _Session]]:

@@ -5,21 +5,73 @@ Values are always bound parameters; the schema goes in through
 the append function in ``migrations/sql`` handles what that one leaves: a
 retry to recognise, a conflict to explain.
 
-The gap-safe global log (``READ_ALL``, ``HEAD``)
-------------------------------------------------
-Events are ordered by (tx_id, position), where tx_id is the id of the
-transaction that wrote them, and a reader only returns events whose
-transaction id is below ``pg_snapshot_xmin(pg_current_snapshot())``: the
-oldest transaction still running anywhere in the cluster. Every transaction
-below that has finished (committed or rolled back), so nothing can appear
-later *before* a checkpoint a reader has already passed. Writers never wait
-for each other (unless they write to the same stream).
+The gap-safe global log (``READ_ALL``, ``HEAD``, projections' lag)
+-----------------------------------------------------------------
+Events are ordered by (tx_id, position), where tx_id is the top-level id of
+the transaction that wrote them (``pg_current_xact_id()``). A reader returns
+only events with ``tx_id < B``, the *read bound* (``_READ_BOUND``, the one
+place the rule lives), computed inside the reading statement from S, that
+statement's snapshot (``pg_current_snapshot()`` returns the active snapshot:
+taken at the statement's start in READ COMMITTED, the transaction's snapshot
+in REPEATABLE READ and SERIALIZABLE)::
 
-The cost: a transaction that stays open (a slow writer, or any session
-sitting idle in a transaction that has written anything, in any database of
-the cluster) holds every reader at its transaction id until it ends. Readers
-are delayed, never wrong; ``PostgresEventStore.oldest_running_transaction()``
-shows what is holding them back.
+    B = least(xmax(S), own, min{ x in xip(S) : x is not positively seen
+                                               running in another database })
+
+``own`` is the reading transaction's own id if it has one (a snapshot never
+lists its own transaction); "positively seen" means: found as
+``backend_xid`` of a ``pg_stat_get_activity(NULL)`` row whose ``datid`` is
+another database, or as the transaction of a ``pg_prepared_xact()`` row whose
+``dbid`` is another database. Writers never wait for each other (unless they
+write to the same stream), and a transaction in another database of the
+cluster never delays this store's readers.
+
+Why no reader can pass an event that commits later below its checkpoint. A
+reader's checkpoint is at most the last event it returned, so below B. Take
+any transaction x < B that could still add an event after S:
+
+- x >= xmax(S) is impossible (x < B <= xmax(S));
+- x < xmax(S), finished before S: its events are visible in S already, or it
+  rolled back and they never will be;
+- x is the reader's own transaction: excluded, since B <= own;
+- x was running at S: on a primary, S lists every running top-level
+  transaction below xmax(S) in xip(S), except the reader's own and lazy
+  VACUUM / logical decoding processes, which never write user tables (and
+  the event's tx_id is the top-level id, so savepoints and subtransactions
+  are covered: a subtransaction's writes commit with its top-level
+  transaction, and a rolled-back savepoint's rows are never visible). So x
+  is in xip(S) and, being below B, was positively seen in another database.
+  A transaction never changes database, and only a transaction connected to
+  this database can insert into this table, so x writes no event here.
+
+What makes "positively seen" sound. The activity scan runs inside the same
+statement, after S was taken (the store runs each bounded read as a statement
+of its own; in REPEATABLE READ, S is taken before the transaction's first
+statement runs). ``backend_xid`` is a 32-bit xid, matched against the low 32
+bits of x: x was running at S and the matched transaction at the scan, and
+PostgreSQL keeps running xids within 2^31 of each other, while a new xid with
+the same low bits would need 2^32 transactions during one statement. A
+backend's slot reused during the scan cannot wrongly attribute x either: a
+backend that connects after S gets an xid >= xmax(S) > x. Everything else can
+only leave x "not seen", which counts it, which is conservative: a partial
+scan, a transaction that ends meanwhile, a prepared transaction missed, a
+hidden ``backend_xid`` (it is readable by every role on PostgreSQL 10 and
+later; NULL would count as running here).
+
+Where the premise fails, the bound falls back to the cluster-wide
+``pg_snapshot_xmin(S)`` (every transaction below it has finished anywhere in
+the cluster): that is whenever S does not explain its own xmin, i.e.
+``xmin(S) <> least(xmax(S), own, min(xip(S)))``. On a hot standby xip(S) is
+always empty (PostgreSQL puts the primary's running xids in the snapshot's
+subxip, which ``pg_current_snapshot()`` leaves out), so without this check B
+would be xmax(S) and readers would pass the primary's running writers.
+
+The cost: a transaction that stays open while holding an id in THIS database
+(a slow writer, a session idle in a transaction that wrote, locked rows with
+``FOR UPDATE``, or called ``pg_current_xact_id()``), or a prepared
+transaction here, holds every reader at its id until it ends. Readers are
+delayed, never wrong; ``PostgresEventStore.read_bound()`` names what holds
+them back.
 """
 
 from __future__ import annotations
@@ -152,7 +204,52 @@ SELECT {columns} FROM {schema}.events
 
 _STREAM_VERSION = "SELECT version FROM {schema}.streams WHERE stream_id = %s"
 
-_VISIBLE = "tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# The read bound B, and whether its premise holds (see the module docstring).
+# Transactions positively seen running in another database: their ids, 32 bits.
+# (This backend's own row gives this database's oid: no catalog table to lock.)
+_RUNNING_ELSEWHERE = """
+SELECT a.backend_xid FROM pg_stat_get_activity(NULL) AS a
+ WHERE a.backend_xid IS NOT NULL
+   AND a.datid <> (SELECT b.datid FROM pg_stat_get_activity(pg_backend_pid()) AS b)
+UNION ALL
+SELECT p.transaction FROM pg_prepared_xact() AS p
+ WHERE p.dbid <> (SELECT b.datid FROM pg_stat_get_activity(pg_backend_pid()) AS b)"""
+
+# The statement's snapshot S with the reader's own id, and the oldest xid in xip(S):
+# of all, and of those not positively seen in another database (one pass over xip).
+_SNAPSHOT = """(SELECT pg_current_snapshot() AS s, pg_current_xact_id_if_assigned() AS own) AS snap,
+   LATERAL (SELECT min(x) AS oldest,
+                   min(x) FILTER (WHERE x::xid NOT IN ({running_elsewhere})) AS oldest_here
+              FROM pg_snapshot_xip(snap.s) AS x) AS xip"""
+
+# On a primary, a snapshot's xmin is exactly this; otherwise (a hot standby)
+# the bound falls back to the cluster-wide xmin.
+_PREMISE_HOLDS = "pg_snapshot_xmin(snap.s) = least(pg_snapshot_xmax(snap.s), snap.own, xip.oldest)"
+
+_READ_BOUND_TEMPLATE = """(SELECT (CASE WHEN {premise_holds}
+     THEN least(pg_snapshot_xmax(snap.s), snap.own, xip.oldest_here)
+     ELSE pg_snapshot_xmin(snap.s) END)::text::bigint
+   FROM {snapshot})"""
+
+_FROM_SNAPSHOT = sql.SQL(_SNAPSHOT).format(running_elsewhere=sql.SQL(_RUNNING_ELSEWHERE))
+
+_READ_BOUND = sql.SQL(_READ_BOUND_TEMPLATE).format(
+    premise_holds=sql.SQL(_PREMISE_HOLDS), snapshot=_FROM_SNAPSHOT
+)
+
+_READ_BOUND_PER_DATABASE = sql.SQL("(SELECT {premise_holds} FROM {snapshot})").format(
+    premise_holds=sql.SQL(_PREMISE_HOLDS), snapshot=_FROM_SNAPSHOT
+)
+
+# tx_id < B, written so that the bound is only computed when it can matter:
+# xmin(S) <= B <= xmax(S) always, so rows below xmin(S) pass without it (reading
+# history, polling at the head of a quiet log), and the scan stops at xmax(S).
+# Each sub-select is computed once per statement, the first time a row needs it.
+_VISIBLE = sql.SQL(
+    "tx_id < (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint)"
+    " AND (tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+    " OR tx_id < {read_bound})"
+).format(read_bound=_READ_BOUND)
 
 _READ_ALL = """
 SELECT {columns} FROM {schema}.events
@@ -216,12 +313,29 @@ SELECT coalesce(max(tx_id), 0), pg_snapshot_xmax(pg_current_snapshot())::text::b
 """
 
 
-_OLDEST_RUNNING_TRANSACTION = """
-SELECT pid, datname, state, xact_start, backend_xid::text::bigint, query
-  FROM pg_stat_activity
- WHERE backend_xid IS NOT NULL
- ORDER BY age(backend_xid) DESC
- LIMIT 1
+# Where readers stop now, and the transaction (or prepared transaction) there.
+_READ_BOUND_HOLDER = """
+WITH bound AS (
+    SELECT {read_bound} AS tx_id, {read_bound_per_database} AS per_database,
+           pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next_tx_id,
+           pg_is_in_recovery() AS in_recovery
+)
+SELECT b.tx_id, b.next_tx_id, b.per_database, b.in_recovery,
+       h.pid, h.datname, h.state, h.started_at, h.query, h.usename, h.application_name,
+       h.age, h.gid
+  FROM bound AS b
+  LEFT JOIN LATERAL (
+      SELECT a.pid, a.datname, a.state, a.xact_start AS started_at, a.query, a.usename,
+             a.application_name, now() - a.xact_start AS age, NULL::text AS gid
+        FROM pg_stat_activity AS a
+       WHERE a.backend_xid = b.tx_id::text::xid8::xid
+      UNION ALL
+      SELECT NULL, p.database, 'prepared', p.prepared, NULL, p.owner, NULL,
+             now() - p.prepared, p.gid
+        FROM pg_prepared_xacts AS p
+       WHERE p.transaction = b.tx_id::text::xid8::xid
+      LIMIT 1
+  ) AS h ON b.tx_id < b.next_tx_id
 """
 
 
@@ -246,7 +360,7 @@ class Statements:
     get_snapshot: str
     put_snapshot: str
     transaction_ids_ahead: str
-    oldest_running_transaction: str
+    read_bound_holder: str
 
     @classmethod
     def for_schema(cls, schema: str) -> Statements:
@@ -269,7 +383,7 @@ class Statements:
             get_snapshot=render(_GET_SNAPSHOT, schema),
             put_snapshot=render(_PUT_SNAPSHOT, schema),
             transaction_ids_ahead=render(_TRANSACTION_IDS_AHEAD, schema),
-            oldest_running_transaction=_OLDEST_RUNNING_TRANSACTION,
+            read_bound_holder=render(_READ_BOUND_HOLDER, schema),
         )
 
     def read_all(
@@ -336,12 +450,18 @@ def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Compose
     return sql.SQL(template).format(
         schema=sql.Identifier(schema),
         columns=EVENT_COLUMNS,
-        visible=sql.SQL(_VISIBLE),
+        visible=_VISIBLE,
+        read_bound=_READ_BOUND,
+        read_bound_per_database=_READ_BOUND_PER_DATABASE,
         version_table=sql.Identifier(VERSION_TABLE),
         **parts,
     )
 
 
 def render(template: str, schema: str) -> str:
-    """A statement template rendered for ``schema``: ``{schema}``, ``{columns}``, ``{visible}``."""
+    """A statement template rendered for ``schema``.
+
+    Placeholders: ``{schema}``, ``{columns}``, ``{visible}`` (the event is below the
+    read bound), ``{read_bound}`` and ``{read_bound_per_database}``.
+    """
     return _compose(template, schema).as_string()

@@ -15,8 +15,6 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -42,6 +40,12 @@ from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
+from eventsourcing_core.postgres.liveness import (
+    ReadBound,
+    RunningTransaction,
+    read_bound_from_row,
+    warn_if_cluster_wide,
+)
 from eventsourcing_core.postgres.notifier import Notifier
 from eventsourcing_core.postgres.statements import (
     Statements,
@@ -61,18 +65,6 @@ _LAST_VERSION = 2**63 - 1
 
 _CONFLICT_ATTEMPTS = 5
 _CONFLICT_BACKOFF = 0.005  # seconds; the n-th retry waits up to this times 2**n
-
-
-@dataclass(frozen=True, slots=True)
-class RunningTransaction:
-    """The oldest transaction still running in the cluster: what holds global readers back."""
-
-    pid: int
-    database: str | None
-    state: str | None
-    started_at: datetime | None
-    tx_id: int
-    query: str | None
 
 
 class PostgresEventStore(EventStore):
@@ -130,6 +122,7 @@ class PostgresEventStore(EventStore):
         store = cls(pool, schema=schema, owns_pool=True, notify=notify)
         try:
             store.check_schema()
+            warn_if_cluster_wide(store.read_bound(), schema)
         except BaseException:
             store.close()
             raise
@@ -159,6 +152,15 @@ class PostgresEventStore(EventStore):
     def _committed(self) -> None:
         if self._notifier is not None:
             self._notifier.poke()
+
+    def wake_workers(self) -> None:
+        """Wake projection workers after a commit that may have held the log back.
+
+        A worker woken by an append while a shorter transaction of this database
+        still held the read bound below it read nothing; without this it would
+        see the event only at its next poll.
+        """
+        self._committed()
 
     def check_schema(self) -> None:
         """Raise ``SchemaNotReadyError`` unless the schema is ready for this code.
@@ -306,10 +308,15 @@ class PostgresEventStore(EventStore):
     def _list_categories(self) -> list[CategoryInfo]:
         return [CategoryInfo(*row) for row in self.fetch_all(self._statements.list_categories)]
 
+    def read_bound(self) -> ReadBound:
+        """Where global readers stop now, and the transaction that holds them there."""
+        row = self.fetch_one(self._statements.read_bound_holder)
+        assert row is not None
+        return read_bound_from_row(row)
+
     def oldest_running_transaction(self) -> RunningTransaction | None:
-        """The transaction that global readers are waiting for, if any is running."""
-        row = self.fetch_one(self._statements.oldest_running_transaction)
-        return None if row is None else RunningTransaction(*row)
+        """The transaction that global readers are waiting for, if any (see ``read_bound``)."""
+        return self.read_bound().holder
 
     # -- helpers -------------------------------------------------------------------
 
