@@ -50,6 +50,7 @@ SELECT event_id, stream_id, version, event_type, error, attempts, parked_at
  ORDER BY tx_id, position
 """
 
+# Its row count says whether this caller took the event (a concurrent retry may have).
 _UNPARK = "DELETE FROM {schema}.parked_events WHERE projection = %s AND event_id = %s"
 
 _RESET = """
@@ -81,6 +82,13 @@ SELECT count(*) FROM {schema}.events
 # Workers starting together would race on CREATE TABLE IF NOT EXISTS, which
 # PostgreSQL does not make safe against concurrent creators: queue them.
 _SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+# Held by a batch (and by reset and retry_parked) for its transaction, taken
+# before anything else: an operator's reset then waits for a batch under way
+# to commit (and sees its rows), or the batch waits for the reset and finds
+# its checkpoint moved. An advisory lock, not a row lock: it takes no
+# transaction id, so a relay's batch publishing to its broker holds no reader back.
+_BATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 _LIVE_VERSION = "SELECT live_version FROM {schema}.projection_versions WHERE name = %s"
 
@@ -125,6 +133,7 @@ class ProjectionStatements:
     status: str
     lag: str
     setup_lock: str
+    batch_lock: str
     live_version: str
     register_version: str
     lock_version: str
@@ -152,6 +161,7 @@ class ProjectionStatements:
             status=render(_STATUS, schema),
             lag=render(_LAG, schema),
             setup_lock=_SETUP_LOCK,
+            batch_lock=_BATCH_LOCK,
             live_version=render(_LIVE_VERSION, schema),
             register_version=render(_REGISTER_VERSION, schema),
             lock_version=render(_LOCK_VERSION, schema),

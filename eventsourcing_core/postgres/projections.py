@@ -245,8 +245,13 @@ class ProjectionRunner:
         )
 
     def reset(self) -> None:
-        """Empty the read model and move the checkpoint to the start, in one transaction."""
+        """Empty the read model and move the checkpoint to the start, in one transaction.
+
+        It waits for a batch under way to commit first (and a batch that
+        starts meanwhile waits for it), so no batch is half cleared and applied again.
+        """
         with self._transaction() as (conn, session):
+            self._exclude_batches(conn)
             self._projection.clear(session)
             conn.execute(self._sql.reset, [self.name])
             conn.execute(self._sql.forget_parked, [self.name])
@@ -265,8 +270,11 @@ class ProjectionRunner:
             )
             try:
                 with self._transaction() as (conn, session):
+                    self._exclude_batches(conn)
+                    # Take the event first: a concurrent retry that took it already wins.
+                    if conn.execute(self._sql.unpark, [self.name, parked.event_id]).rowcount != 1:
+                        continue
                     self._projection.apply(event, session)
-                    conn.execute(self._sql.unpark, [self.name, parked.event_id])
             except Exception as exc:
                 self._park(event, exc, parked.attempts + 1, advance=None)
                 return done
@@ -290,9 +298,14 @@ class ProjectionRunner:
 
     def _apply(self, events: Sequence[RecordedEvent], checkpoint: Checkpoint) -> None:
         with self._transaction() as (conn, session):
+            self._exclude_batches(conn)
             for event in events:
                 self._projection.apply(event, session)
             self._advance(conn, checkpoint, events[-1].checkpoint, len(events))
+
+    def _exclude_batches(self, conn: psycopg.Connection[Any]) -> None:
+        """Hold this projection's batch lock until the transaction ends (see ``batch_lock``)."""
+        conn.execute(self._sql.batch_lock, [f"{self._store.schema}.batch.{self.name}"])
 
     def _advance(
         self, conn: psycopg.Connection[Any], old: Checkpoint, new: Checkpoint, count: int
@@ -341,6 +354,7 @@ class ProjectionRunner:
     ) -> None:
         reason = f"{type(failure).__name__}: {failure}"
         with self._transaction() as (conn, _):
+            self._exclude_batches(conn)
             conn.execute(
                 self._sql.park_event,
                 [
