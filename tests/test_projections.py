@@ -153,6 +153,28 @@ def test_waiting_for_a_checkpoint_returns_once_it_is_processed(
     assert runner.wait_for(target, timeout=1)
 
 
+def test_waiting_for_a_checkpoint_of_an_event_the_projection_filters_out_returns(
+    runner: ProjectionRunner, pg_store: PostgresEventStore
+) -> None:
+    _append(pg_store, "tally-1", 3)
+    _catch_up(runner)
+    unrelated = pg_store.append("other-1", [NewEvent("Ignored", {})]).checkpoint
+
+    assert runner.wait_for(unrelated, timeout=2)
+    assert runner.checkpoint() < unrelated
+
+
+def test_waiting_past_an_unrelated_event_still_waits_for_an_earlier_one_it_wants(
+    runner: ProjectionRunner, pg_store: PostgresEventStore
+) -> None:
+    _append(pg_store, "tally-1", 3)
+    unrelated = pg_store.append("other-1", [NewEvent("Ignored", {})]).checkpoint
+
+    assert not runner.wait_for(unrelated, timeout=0.1)
+    _catch_up(runner)
+    assert runner.wait_for(unrelated, timeout=2)
+
+
 def test_workers_starting_together_set_up_the_read_model_once(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:

@@ -79,6 +79,9 @@ SELECT count(*) FROM {schema}.events
    AND (%(event_types)s::text[] IS NULL OR event_type = ANY(%(event_types)s))
 """
 
+# Whether every transaction up to this id has ended: nothing can still appear before it.
+_FINISHED = "SELECT %s::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
 # Workers starting together would race on CREATE TABLE IF NOT EXISTS, which
 # PostgreSQL does not make safe against concurrent creators: queue them.
 _SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
@@ -132,6 +135,7 @@ class ProjectionStatements:
     forget_parked: str
     status: str
     lag: str
+    finished: str
     setup_lock: str
     batch_lock: str
     live_version: str
@@ -160,6 +164,7 @@ class ProjectionStatements:
             forget_parked=render(_FORGET_PARKED, schema),
             status=render(_STATUS, schema),
             lag=render(_LAG, schema),
+            finished=_FINISHED,
             setup_lock=_SETUP_LOCK,
             batch_lock=_BATCH_LOCK,
             live_version=render(_LIVE_VERSION, schema),
