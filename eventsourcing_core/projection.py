@@ -52,6 +52,9 @@ class SqlSession(Protocol):
     ) -> AppendResult:
         """Append to the event store in this same transaction (for process managers)."""
 
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """A stream's events as this transaction sees them, its own appends included."""
+
     def mark_processed(self, handler: str, event_id: UUID) -> bool:
         """Record that ``handler`` acted on the event; False if it had already."""
 

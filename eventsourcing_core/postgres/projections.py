@@ -41,7 +41,11 @@ from eventsourcing_core.events import (
 )
 from eventsourcing_core.postgres.errors import is_connection_failure
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements, point_view
-from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
+from eventsourcing_core.postgres.store import (
+    PostgresEventStore,
+    PostgresTransaction,
+    _recorded_event_row,
+)
 from eventsourcing_core.projection import ErrorPolicy, Params, Projection, versioned_table
 
 logger = logging.getLogger(__name__)
@@ -86,6 +90,7 @@ class _Session:
         render: Callable[[str], str],
     ) -> None:
         self._connection = connection
+        self._store = store
         self._appender = PostgresTransaction(connection, store.statements)
         self._sql = sql
         self._render = render
@@ -103,6 +108,11 @@ class _Session:
         self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
     ) -> AppendResult:
         return self._appender.append(stream_id, events, expected_version)
+
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        query = self._store.statements.read_stream_forward
+        cursor = self._connection.cursor(row_factory=_recorded_event_row)
+        return cursor.execute(query, (stream_id, 1, None)).fetchall()
 
     def mark_processed(self, handler: str, event_id: UUID) -> bool:
         return self._connection.execute(self._sql.mark_processed, [handler, event_id]).rowcount == 1
