@@ -87,13 +87,14 @@ class ProjectionWorker:
 
         A lost connection or a server restart: back off (tenacity, jittered,
         up to 5 s), reconnect and resume from the checkpoints; ownership is
-        claimed again, since the locks went with the connection.
+        claimed again, since the locks went with the connection. Idle or
+        busy alike: the wait for notifications is retried like a batch.
         """
         try:
             self._retrying(stop)(self._setup)
             while not stop.is_set():
                 if not self._retrying(stop)(self._step, stop):
-                    self._wait_for_events(stop)
+                    self._retrying(stop)(self._wait_for_events, stop)
         except Exception as exc:
             if not (stop.is_set() and is_connection_failure(exc)):
                 raise
