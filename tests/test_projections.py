@@ -12,10 +12,15 @@ import psycopg
 import pytest
 
 from eventsourcing_core import AppendResult, Checkpoint, NewEvent, PostgresEventStore
-from eventsourcing_core.errors import CheckpointConflictError, ProjectionFailedError
+from eventsourcing_core.errors import (
+    CheckpointConflictError,
+    EventStoreError,
+    ProjectionFailedError,
+)
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from tests.tally import ParkingTally, Tally
+from tests.workers import wait_until
 
 
 def _append(
@@ -224,3 +229,30 @@ def test_without_notifications_the_worker_still_polls(dsn: str) -> None:
             stop.set()
             thread.join(timeout=10)
     assert len(_tally(dsn)) == 3
+
+
+def test_a_worker_tries_a_failed_projection_again_with_backoff_and_says_so(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    stop, thread = _run_worker(pg_store, idle_wait=0.05)
+    runner = ProjectionRunner(pg_store, Tally())
+    try:
+        written = _append(pg_store, "tally-1", 3, poison_at=1)
+        wait_until(lambda: "retrying in" in (_last_error(runner) or ""), timeout=30)
+        assert runner.status().status == "failed"
+
+        Tally.poison_enabled = False  # the handler is fixed; nobody restarts the worker
+        assert runner.wait_for(written.checkpoint, timeout=15)
+    finally:
+        Tally.poison_enabled = True
+        stop.set()
+        thread.join(timeout=10)
+    assert runner.status().status == "stopped"
+    assert len(_tally(dsn)) == 3
+
+
+def _last_error(runner: ProjectionRunner) -> str | None:
+    try:
+        return runner.status().last_error
+    except EventStoreError:
+        return None

@@ -35,6 +35,10 @@ _RECORD_ERROR = """
 UPDATE {schema}.checkpoints SET last_error = %s, error_at = now() WHERE name = %s
 """
 
+_NOTE_RETRY = """
+UPDATE {schema}.checkpoints SET last_error = last_error || %s WHERE name = %s AND status = 'failed'
+"""
+
 _PARK_EVENT = """
 INSERT INTO {schema}.parked_events
     (projection, event_id, tx_id, position, stream_id, version, event_type, error, attempts)
@@ -128,6 +132,7 @@ class ProjectionStatements:
     set_status: str
     record_failure: str
     record_error: str
+    note_retry: str
     park_event: str
     parked: str
     unpark: str
@@ -157,6 +162,7 @@ class ProjectionStatements:
             set_status=render(_SET_STATUS, schema),
             record_failure=render(_RECORD_FAILURE, schema),
             record_error=render(_RECORD_ERROR, schema),
+            note_retry=render(_NOTE_RETRY, schema),
             park_event=render(_PARK_EVENT, schema),
             parked=render(_PARKED, schema),
             unpark=render(_UNPARK, schema),

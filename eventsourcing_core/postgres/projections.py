@@ -31,6 +31,7 @@ from eventsourcing_core.errors import (
     CheckpointConflictError,
     EventStoreError,
     ProjectionFailedError,
+    UnprocessableEventError,
 )
 from eventsourcing_core.events import (
     AppendResult,
@@ -325,6 +326,10 @@ class ProjectionRunner:
         )
         return not upcoming or upcoming[0].checkpoint > target
 
+    def note_retry(self, delay: float) -> None:
+        """Add to a failed projection's last error when its worker tries it again."""
+        self._store.execute(self._sql.note_retry, [f" (retrying in {delay:.0f} s)", self.name])
+
     def set_status(self, status: str) -> None:
         """Record the projection as idle, running, stopped or failed."""
         self._store.execute(self._sql.set_status, [status, self.name])
@@ -369,6 +374,9 @@ class ProjectionRunner:
                 return
             except CheckpointConflictError:
                 raise
+            except UnprocessableEventError as never:
+                self._park(event, never, attempt, advance=checkpoint)
+                return
             except Exception as exc:
                 if is_connection_failure(exc):
                     raise
