@@ -12,7 +12,7 @@ from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.projection import SqlSession
 from tests.tally import ParkingTally, Tally
-from tests.workers import wait_until
+from tests.workers import wait_visible
 
 
 def _times(dsn: str) -> list[int]:
@@ -35,11 +35,6 @@ class PausingRunner(ProjectionRunner):
         assert self.release.wait(10)
 
 
-def _visible(store: PostgresEventStore, count: int) -> None:
-    """Wait until the log shows ``count`` events (other sessions can hold it back a moment)."""
-    wait_until(lambda: len(store.read_all(limit=count + 1)) == count, timeout=30)
-
-
 def _catch_up(runner: ProjectionRunner) -> None:
     while runner.run_batch():
         pass
@@ -49,7 +44,7 @@ def test_a_reset_during_a_batch_never_applies_that_batch_twice(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:
     pg_store.append("tally-1", [NewEvent("Counted", {"n": n}) for n in range(20)])
-    _visible(pg_store, 20)
+    wait_visible(pg_store, 20)
     worker = PausingRunner(pg_store, batch_size=10)
     worker.setup()
     worker.release.set()
@@ -85,7 +80,7 @@ def test_two_concurrent_retries_of_a_parked_event_apply_it_once(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:
     pg_store.append("tally-1", [NewEvent("Counted", {"n": n, "poison": n == 2}) for n in range(4)])
-    _visible(pg_store, 4)
+    wait_visible(pg_store, 4)
     runner = ProjectionRunner(pg_store, SlowParkingTally())
     runner.setup()
     _catch_up(runner)

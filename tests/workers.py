@@ -68,6 +68,14 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.02)
 
 
+def wait_visible(store: PostgresEventStore, count: int) -> None:
+    """Wait until the global log shows ``count`` events.
+
+    Other sessions on a shared server (even a CREATE DATABASE) hold it back a moment.
+    """
+    wait_until(lambda: len(store.read_all(limit=count + 1)) == count, timeout=30)
+
+
 def assert_each_event_applied_once(dsn: str, total: int) -> None:
     """The Tally read model has ``total`` events, each applied exactly once."""
     assert query(dsn, "SELECT count(*), min(times), max(times) FROM tally") == [(total, 1, 1)]
