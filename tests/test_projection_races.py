@@ -17,7 +17,7 @@ from tests.workers import wait_visible
 
 def _times(dsn: str) -> list[int]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT times FROM tally ORDER BY stream_id, version").fetchall()
+        rows = conn.execute("SELECT times FROM escore.tally ORDER BY stream_id, version").fetchall()
     return [int(row[0]) for row in rows]
 
 

@@ -34,7 +34,7 @@ def _append(
 
 def _tally(dsn: str) -> dict[tuple[str, int], int]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT stream_id, version, times FROM tally").fetchall()
+        rows = conn.execute("SELECT stream_id, version, times FROM escore.tally").fetchall()
     return {(stream, version): times for stream, version, times in rows}
 
 

@@ -86,6 +86,11 @@ SELECT count(*) FROM {schema}.events
 # Whether every transaction up to this id has ended: nothing can still appear before it.
 _FINISHED = "SELECT %s::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 
+# A projection's transaction sees its read-model schema first (until it ends).
+_SET_SEARCH_PATH = "SELECT set_config('search_path', %s, true)"
+
+_SCHEMA_EXISTS = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+
 # Workers starting together would race on CREATE TABLE IF NOT EXISTS, which
 # PostgreSQL does not make safe against concurrent creators: queue them.
 _SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
@@ -142,6 +147,8 @@ class ProjectionStatements:
     lag: str
     finished: str
     setup_lock: str
+    set_search_path: str
+    schema_exists: str
     batch_lock: str
     live_version: str
     register_version: str
@@ -172,6 +179,8 @@ class ProjectionStatements:
             lag=render(_LAG, schema),
             finished=_FINISHED,
             setup_lock=_SETUP_LOCK,
+            set_search_path=_SET_SEARCH_PATH,
+            schema_exists=_SCHEMA_EXISTS,
             batch_lock=_BATCH_LOCK,
             live_version=render(_LIVE_VERSION, schema),
             register_version=render(_REGISTER_VERSION, schema),
@@ -184,8 +193,13 @@ class ProjectionStatements:
         )
 
 
-def point_view(view: str, table: sql.Identifier) -> sql.Composed:
-    """Make the view ``view`` show ``table`` (both in the connection's default schema)."""
+def point_view(schema: str, view: str, table: sql.Identifier) -> sql.Composed:
+    """Make the view ``view`` in ``schema`` show ``table``."""
     return sql.SQL(
         "DROP VIEW IF EXISTS {view}; CREATE VIEW {view} AS SELECT * FROM {table}"
-    ).format(view=sql.Identifier(view), table=table)
+    ).format(view=sql.Identifier(schema, view), table=table)
+
+
+def create_schema(schema: str) -> sql.Composed:
+    """Create a read model's own schema if it is missing."""
+    return sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))

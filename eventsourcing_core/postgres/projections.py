@@ -41,7 +41,11 @@ from eventsourcing_core.events import (
     RecordedEvent,
 )
 from eventsourcing_core.postgres.errors import is_connection_failure
-from eventsourcing_core.postgres.projection_statements import ProjectionStatements, point_view
+from eventsourcing_core.postgres.projection_statements import (
+    ProjectionStatements,
+    create_schema,
+    point_view,
+)
 from eventsourcing_core.postgres.store import (
     PostgresEventStore,
     PostgresTransaction,
@@ -127,17 +131,32 @@ def session_for(
 
 
 class ProjectionRunner:
-    """Runs one projection, batch by batch."""
+    """Runs one projection, batch by batch.
+
+    The read model lives in ``read_model_schema``, the store's own schema
+    unless the application names another: its declared tables and views are
+    created there, and every transaction of the projection puts that schema
+    first on its ``search_path`` (then ``public``), so its unqualified table
+    names mean that schema's tables. Two stores in two schemas running the same
+    projection keep two read models.
+    """
 
     def __init__(
-        self, store: PostgresEventStore, projection: Projection, *, batch_size: int = 500
+        self,
+        store: PostgresEventStore,
+        projection: Projection,
+        *,
+        batch_size: int = 500,
+        read_model_schema: str | None = None,
     ) -> None:
         self._store = store
         self._projection = projection
         self._batch_size = batch_size
         self._sql = ProjectionStatements.for_schema(store.schema)
+        self._schema = read_model_schema or store.schema
+        self._search_path = f"{sql.Identifier(self._schema).as_string()}, public"
         self._tables = {
-            name: sql.Identifier(versioned_table(name, projection.version))
+            name: sql.Identifier(self._schema, versioned_table(name, projection.version))
             for name in projection.tables
         }
         self._rendered: dict[str, str] = {}
@@ -156,6 +175,8 @@ class ProjectionRunner:
         """Create the read model's tables and the checkpoint row, if missing."""
         with self._transaction() as (conn, session):
             conn.execute(self._sql.setup_lock, [f"{self._store.schema}.projection-setup"])
+            if not conn.execute(self._sql.schema_exists, [self._schema]).fetchone():
+                conn.execute(create_schema(self._schema))
             self._projection.setup(session)
             conn.execute(self._sql.ensure_checkpoint, [self.name])
             if self._tables:
@@ -194,7 +215,7 @@ class ProjectionRunner:
 
     def _point_views(self, conn: psycopg.Connection[Any]) -> None:
         for view, table in self._tables.items():
-            conn.execute(point_view(view, table))
+            conn.execute(point_view(self._schema, view, table))
 
     def _render_query(self, query: str) -> str:
         """Fill in ``{table}`` placeholders with this version's tables, once per query."""
@@ -435,4 +456,5 @@ class ProjectionRunner:
     @contextmanager
     def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], _Session]]:
         with self._store.pool.connection() as conn, conn.transaction():
+            conn.execute(self._sql.set_search_path, [self._search_path])
             yield conn, _Session(conn, self._store, self._sql, self._render_query)

@@ -64,13 +64,18 @@ class ProjectionWorker:
         batch_size: int = 500,
         idle_wait: float = 1.0,
         claim_interval: float = 1.0,
+        read_model_schema: str | None = None,
     ) -> None:
+        """``read_model_schema``: where the read models live (the store's schema by default)."""
         names = [projection.name for projection in projections]
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"projection names must be unique: {names}")
         self._store = store
         self._projections = list(projections)
-        self._runners = [ProjectionRunner(store, p, batch_size=batch_size) for p in projections]
+        self._runners = [
+            ProjectionRunner(store, p, batch_size=batch_size, read_model_schema=read_model_schema)
+            for p in projections
+        ]
         self._sql = ProjectionStatements.for_schema(store.schema)
         self._idle_wait = idle_wait
         self._claim_interval = claim_interval
