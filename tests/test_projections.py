@@ -20,7 +20,7 @@ from eventsourcing_core.errors import (
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from tests.tally import ParkingTally, Tally
-from tests.workers import wait_until
+from tests.workers import wait_until, wait_visible
 
 
 def _append(
@@ -162,6 +162,7 @@ def test_waiting_for_a_checkpoint_of_an_event_the_projection_filters_out_returns
     runner: ProjectionRunner, pg_store: PostgresEventStore
 ) -> None:
     _append(pg_store, "tally-1", 3)
+    wait_visible(pg_store, 3)
     _catch_up(runner)
     unrelated = pg_store.append("other-1", [NewEvent("Ignored", {})]).checkpoint
 
@@ -176,6 +177,7 @@ def test_waiting_past_an_unrelated_event_still_waits_for_an_earlier_one_it_wants
     unrelated = pg_store.append("other-1", [NewEvent("Ignored", {})]).checkpoint
 
     assert not runner.wait_for(unrelated, timeout=0.1)
+    wait_visible(pg_store, 4)
     _catch_up(runner)
     assert runner.wait_for(unrelated, timeout=2)
 
