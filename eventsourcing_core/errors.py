@@ -130,3 +130,11 @@ class ProjectionFailedError(EventStoreError):
 
 class CheckpointConflictError(EventStoreError):
     """Another worker moved a projection's checkpoint: this worker no longer owns it."""
+
+
+class UnprocessableEventError(EventStoreError):
+    """A handler can never handle this event (the relay: a message the broker cannot take).
+
+    Retrying cannot help, so the projection parks the event at once, whatever
+    its ``on_error`` policy, and goes on; ``retry_parked`` tries it again later.
+    """

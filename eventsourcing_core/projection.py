@@ -25,6 +25,7 @@ Run them with ``postgres.projections.ProjectionWorker``.
 from __future__ import annotations
 
 import enum
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
@@ -52,8 +53,20 @@ class SqlSession(Protocol):
     ) -> AppendResult:
         """Append to the event store in this same transaction (for process managers)."""
 
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """A stream's events as this transaction sees them, its own appends included."""
+
     def mark_processed(self, handler: str, event_id: UUID) -> bool:
         """Record that ``handler`` acted on the event; False if it had already."""
+
+
+class StopRequested(BaseException):
+    """Raised by a projection's ``apply`` that was waiting (for a broker) when asked to stop.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: the runner must not take
+    it for a failing event (retry, park, stop with an error). The batch rolls
+    back, the worker stops, and the next worker starts that batch again.
+    """
 
 
 class ErrorPolicy(enum.Enum):
@@ -103,6 +116,10 @@ class Projection(ABC):
     @abstractmethod
     def clear(self, sql: SqlSession) -> None:
         """Empty the read model, for a reset or rebuild from the start of the log."""
+
+    def interrupt_on(self, stop: threading.Event) -> None:  # noqa: B027 (most never wait)
+        """The worker's stop request: a projection that waits outside the database
+        (reconnecting to a broker) wakes when ``stop`` is set and raises ``StopRequested``."""
 
     def close(self) -> None:  # noqa: B027 (most projections hold nothing outside the database)
         """Release what the projection holds outside the database (a broker connection)."""

@@ -24,6 +24,7 @@ queue after ``max_attempts`` deliveries (a quorum queue's delivery limit).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -32,24 +33,57 @@ from typing import Any
 import orjson
 import pika
 from pika.adapters.blocking_connection import BlockingChannel
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    stop_when_event_set,
+    wait_random_exponential,
+)
 
+from eventsourcing_core.errors import UnprocessableEventError
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.projections import session_for
 from eventsourcing_core.postgres.store import PostgresEventStore
-from eventsourcing_core.projection import Projection, SqlSession
+from eventsourcing_core.projection import Projection, SqlSession, StopRequested
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_EXCHANGE = "escore.events"
-_BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)
+# What a broker that is down, restarting or dropping us raises: worth reconnecting for.
+_BROKER_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
+# What a message the broker can never take raises: no reconnect helps.
+_MESSAGE_ERRORS = (pika.exceptions.ShortStringTooLong,)
+_SHORT_STRING = 255  # bytes: AMQP's limit for routing keys, the type property, header names
+_HASH_DIGITS = 16
 
 
 def routing_key(event: RecordedEvent) -> str:
-    """``<category>.<event type>``: bind ``order.*`` or ``*.OrderPlaced`` or ``#``."""
-    return f"{event.category}.{event.event_type}"
+    """``<category>.<event type>``: bind ``order.*`` or ``*.OrderPlaced`` or ``#``.
+
+    Always valid: when the key would pass AMQP's 255 bytes, each part over
+    127 bytes is cut to a prefix, ``~`` and 16 hex digits of its SHA-256
+    (the same name always gives the same key).
+    """
+    key = f"{event.category}.{event.event_type}"
+    if len(key.encode()) <= _SHORT_STRING:
+        return key
+    half = _SHORT_STRING // 2
+    return f"{shorten(event.category, half)}.{shorten(event.event_type, half)}"
+
+
+def shorten(text: str, limit: int = _SHORT_STRING) -> str:
+    """``text`` if its UTF-8 fits in ``limit`` bytes, else a prefix and a hash of all of it."""
+    encoded = text.encode()
+    if len(encoded) <= limit:
+        return text
+    digest = hashlib.sha256(encoded).hexdigest()[:_HASH_DIGITS]
+    prefix = encoded[: limit - _HASH_DIGITS - 1].decode(errors="ignore")
+    return f"{prefix}~{digest}"
 
 
 class RabbitRelay(Projection):
@@ -64,24 +98,48 @@ class RabbitRelay(Projection):
         *,
         exchange: str = DEFAULT_EXCHANGE,
         reconnect_for: float = 120.0,
+        connect_timeout: float = 1.0,
     ) -> None:
+        """``connect_timeout`` bounds each connection attempt (TCP and AMQP handshake),
+        so that a stop request is honoured within about that long while the broker is down."""
         self._parameters = pika.URLParameters(url)
+        self._parameters.socket_timeout = connect_timeout
+        self._parameters.stack_timeout = connect_timeout
         self._exchange = exchange
         self._reconnect_for = reconnect_for
         self._connection: pika.BlockingConnection | None = None
         self._channel: BlockingChannel | None = None
+        self._stop = threading.Event()
+
+    def interrupt_on(self, stop: threading.Event) -> None:
+        self._stop = stop
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
         # A broker that restarts or drops us: reconnect and publish again,
         # for a while, before letting the projection's failure policy decide.
+        # A stop request ends the waiting at once (the batch rolls back).
         retrying = Retrying(
             retry=retry_if_exception_type(_BROKER_ERRORS),
-            stop=stop_after_delay(self._reconnect_for),
+            stop=stop_after_delay(self._reconnect_for) | stop_when_event_set(self._stop),
             wait=wait_random_exponential(multiplier=0.2, max=5),
-            before_sleep=lambda state: self._disconnect(),
+            sleep=self._sleep,
+            before_sleep=self._reconnecting,
             reraise=True,
         )
-        retrying(self._publish, event)
+        try:
+            retrying(self._publish, event)
+        except _BROKER_ERRORS as error:
+            if self._stop.is_set():
+                raise StopRequested(f"stopped while the broker was unreachable: {error}") from error
+            raise
+
+    def _sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    def _reconnecting(self, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        logger.warning("broker unreachable (%r); reconnecting", failure)
+        self._disconnect()
 
     def clear(self, sql: SqlSession) -> None:
         """Nothing to clear: published messages are out in the world."""
@@ -93,26 +151,18 @@ class RabbitRelay(Projection):
     def _publish(self, event: RecordedEvent) -> None:
         channel = self._ensure_channel()
         # With confirms on, basic_publish returns once the broker has the message.
-        channel.basic_publish(
-            exchange=self._exchange,
-            routing_key=routing_key(event),
-            body=orjson.dumps(event.data),
-            properties=pika.BasicProperties(
-                message_id=str(event.event_id),
-                delivery_mode=pika.DeliveryMode.Persistent,
-                content_type="application/json",
-                type=event.event_type,
-                headers={
-                    "stream_id": event.stream_id,
-                    "version": event.version,
-                    "checkpoint": str(event.checkpoint),
-                    "schema_version": event.schema_version,
-                    "correlation_id": _text(event.metadata.correlation_id),
-                    "causation_id": _text(event.metadata.causation_id),
-                    **{f"x-header-{k}": str(v) for k, v in event.metadata.headers.items()},
-                },
-            ),
-        )
+        try:
+            channel.basic_publish(
+                exchange=self._exchange,
+                routing_key=routing_key(event),
+                body=orjson.dumps(event.data),
+                properties=_properties(event),
+            )
+        except _MESSAGE_ERRORS as error:
+            self._disconnect()
+            raise UnprocessableEventError(
+                f"{event.stream_id!r} version {event.version} cannot be published: {error!r}"
+            ) from error
 
     def _ensure_channel(self) -> BlockingChannel:
         if self._channel is None or self._channel.is_closed:
@@ -129,6 +179,25 @@ class RabbitRelay(Projection):
         if connection is not None and connection.is_open:
             with contextlib.suppress(*_BROKER_ERRORS):
                 connection.close()
+
+
+def _properties(event: RecordedEvent) -> pika.BasicProperties:
+    """Message id, persistence, type and headers; names cut to AMQP's 255 bytes."""
+    return pika.BasicProperties(
+        message_id=str(event.event_id),
+        delivery_mode=pika.DeliveryMode.Persistent,
+        content_type="application/json",
+        type=shorten(event.event_type),
+        headers={
+            "stream_id": event.stream_id,
+            "version": event.version,
+            "checkpoint": str(event.checkpoint),
+            "schema_version": event.schema_version,
+            "correlation_id": _text(event.metadata.correlation_id),
+            "causation_id": _text(event.metadata.causation_id),
+            **{shorten(f"x-header-{k}"): str(v) for k, v in event.metadata.headers.items()},
+        },
+    )
 
 
 def _text(value: object) -> str | None:

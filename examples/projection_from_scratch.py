@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 stop.set()
                 worker.join()
-            rows = store.fetch_all("SELECT sku, units FROM top_sellers ORDER BY units DESC, sku")
+            # The read model lives in the store's schema (escore by default).
+            rows = store.fetch_all(
+                "SELECT sku, units FROM escore.top_sellers ORDER BY units DESC, sku"
+            )
     except EventStoreError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -6,8 +6,9 @@
 - ``WelcomeEmail``: a side effect, the welcome email, sent once per registration.
 - ``InventoryAllocation``: a process manager, deducting stock for placed orders.
 
-Each keeps its tables in the connection's default schema and writes them only
-through the ``SqlSession`` of its batch's transaction.
+Each keeps its tables in the read-model schema (the store's schema unless the
+worker is told otherwise) and writes them only through the ``SqlSession`` of
+its batch's transaction.
 """
 
 from eventsourcing_core.projection import Projection

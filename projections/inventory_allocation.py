@@ -45,7 +45,7 @@ class InventoryAllocation(Projection):
     ) -> None:
         """Deduct for (or, with ``deduct=None``, release) the cause's order on one SKU."""
         order_id = entity_id(cause)
-        item = self._items.load_or_new(sku)
+        item = self._load_item(sql, sku)
         try:
             if deduct is None:
                 item.release(order_id)
@@ -65,6 +65,18 @@ class InventoryAllocation(Projection):
         ]
         if new:
             sql.append(item.stream_id, new, item.saved_version)
+
+    def _load_item(self, sql: SqlSession, sku: str) -> InventoryItem:
+        """The item as the batch's transaction sees it, with this batch's own deductions.
+
+        Loading through the store instead would read outside the transaction:
+        a second order on the same SKU in one batch would then append at a
+        stale version, roll the batch back and leave it to one event at a time.
+        """
+        item = self._items.new(sku)
+        for recorded in sql.read_stream(item.stream_id):
+            item.replay(self._items.domain_event(recorded))
+        return item
 
     def clear(self, sql: SqlSession) -> None:
         """Nothing to clear: the inventory events it wrote are history."""

@@ -104,3 +104,45 @@ def losing_proxy(host: str, port: int) -> Iterator[LosingProxy]:
         yield proxy
     finally:
         proxy.close()
+
+
+class Gate:
+    """A loopback port that refuses connections until opened, then forwards them to a server.
+
+    The port is bound at once (so it is known and stays ours) but not listening:
+    a client sees "connection refused", as from a server that is down.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+
+    def open(self) -> None:
+        """Start accepting and forwarding."""
+        self._listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop accepting; open pairs end when either side closes."""
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self._target)
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=_forward, args=(source, sink), daemon=True).start()
+
+
+def _forward(source: socket.socket, sink: socket.socket) -> None:
+    while chunk := _receive(source):
+        try:
+            sink.sendall(chunk)
+        except OSError:
+            break
+    _close(source, sink)

@@ -284,12 +284,12 @@ def test_a_projection_run_stopped_with_ctrl_c_resumes_from_its_checkpoint(dsn: s
 
 
 def _users(dsn: str) -> int:
-    rows = query(dsn, "SELECT count(*) FROM user_directory") if _has_users(dsn) else [(0,)]
+    rows = query(dsn, "SELECT count(*) FROM escore.user_directory") if _has_users(dsn) else [(0,)]
     return int(str(rows[0][0]))
 
 
 def _has_users(dsn: str) -> bool:
-    return query(dsn, "SELECT to_regclass('user_directory') IS NOT NULL") == [(True,)]
+    return query(dsn, "SELECT to_regclass('escore.user_directory') IS NOT NULL") == [(True,)]
 
 
 def test_tail_follows_the_log_live_and_stops_cleanly_on_ctrl_c(dsn: str) -> None:

@@ -37,6 +37,24 @@ def test_a_worker_whose_connections_are_terminated_resumes_by_itself(
     assert_each_event_applied_once(dsn, total)
 
 
+def test_idle_and_standby_workers_ride_out_terminated_connections(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    total = fill(pg_store, 2, 10)
+    with running_worker(dsn) as first, running_worker(dsn) as second:
+        wait_until(lambda: applied(dsn) == total, timeout=30)
+        time.sleep(0.5)  # one idles on notifications, the other stands by
+        for _ in range(3):
+            assert terminate_other_sessions(dsn) >= 2
+            time.sleep(0.5)
+            assert (first.poll(), second.poll()) == (None, None), "a worker died"
+        total += fill(pg_store, 2, 10)
+        wait_until(lambda: applied(dsn) == total, timeout=30)
+        assert (first.poll(), second.poll()) == (None, None)
+
+    assert_each_event_applied_once(dsn, total)
+
+
 @pytest.fixture
 def own_server() -> Iterator[tuple[Path, str]]:
     """A PostgreSQL of this test's own (embedded), so restarting it disturbs no other test."""
@@ -61,5 +79,24 @@ def test_a_worker_resumes_after_the_server_restarts(own_server: tuple[Path, str]
         time.sleep(1.0)
         assert embedded.ensure_running(data) == dsn
         wait_until(lambda: applied(dsn) == total, timeout=120)
+
+    assert_each_event_applied_once(dsn, total)
+
+
+def test_an_idle_worker_rides_out_a_server_restart(own_server: tuple[Path, str]) -> None:
+    data, dsn = own_server
+    with PostgresEventStore.connect(dsn) as store:
+        total = fill(store, 2, 10)
+    with running_worker(dsn) as worker:
+        wait_until(lambda: applied(dsn) == total, timeout=30)
+        time.sleep(0.5)
+        embedded.stop(data)
+        time.sleep(1.0)
+        assert worker.poll() is None
+        assert embedded.ensure_running(data) == dsn
+        with PostgresEventStore.connect(dsn) as store:
+            total += fill(store, 2, 10)
+        wait_until(lambda: applied(dsn) == total, timeout=60)
+        assert worker.poll() is None
 
     assert_each_event_applied_once(dsn, total)

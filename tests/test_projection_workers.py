@@ -39,13 +39,17 @@ def test_a_worker_killed_mid_batch_resumes_without_losing_or_repeating_an_event(
     assert_each_event_applied_once(dsn, total)
 
 
+# A worker's ownership lock is held by its named lock connection; a batch's own
+# transaction-scoped lock (on a pool connection) is not ownership.
+_OWNERSHIP_LOCKS = (
+    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+    " AND a.application_name LIKE 'escore worker %'"
+)
+
+
 def _advisory_holders(dsn: str) -> int:
-    """Advisory locks held in this test's database: the server is shared with other programs."""
-    rows = query(
-        dsn,
-        "SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
-        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
+    rows = query(dsn, "SELECT count(*) " + _OWNERSHIP_LOCKS)
     return int(str(rows[0][0]))
 
 
@@ -82,12 +86,7 @@ def test_two_workers_run_a_projection_one_at_a_time_and_the_other_takes_over(
 
 def _owner_pid(dsn: str) -> int:
     """The worker process holding the projection's lock (it names its lock connection)."""
-    rows = query(
-        dsn,
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted"
-        " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )
+    rows = query(dsn, "SELECT a.application_name " + _OWNERSHIP_LOCKS)
     return int(str(rows[0][0]).removeprefix("escore worker "))
 
 

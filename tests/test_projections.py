@@ -12,10 +12,15 @@ import psycopg
 import pytest
 
 from eventsourcing_core import AppendResult, Checkpoint, NewEvent, PostgresEventStore
-from eventsourcing_core.errors import CheckpointConflictError, ProjectionFailedError
+from eventsourcing_core.errors import (
+    CheckpointConflictError,
+    EventStoreError,
+    ProjectionFailedError,
+)
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from tests.tally import ParkingTally, Tally
+from tests.workers import wait_until, wait_visible
 
 
 def _append(
@@ -29,7 +34,7 @@ def _append(
 
 def _tally(dsn: str) -> dict[tuple[str, int], int]:
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT stream_id, version, times FROM tally").fetchall()
+        rows = conn.execute("SELECT stream_id, version, times FROM escore.tally").fetchall()
     return {(stream, version): times for stream, version, times in rows}
 
 
@@ -153,6 +158,30 @@ def test_waiting_for_a_checkpoint_returns_once_it_is_processed(
     assert runner.wait_for(target, timeout=1)
 
 
+def test_waiting_for_a_checkpoint_of_an_event_the_projection_filters_out_returns(
+    runner: ProjectionRunner, pg_store: PostgresEventStore
+) -> None:
+    _append(pg_store, "tally-1", 3)
+    wait_visible(pg_store, 3)
+    _catch_up(runner)
+    unrelated = pg_store.append("other-1", [NewEvent("Ignored", {})]).checkpoint
+
+    assert runner.wait_for(unrelated, timeout=2)
+    assert runner.checkpoint() < unrelated
+
+
+def test_waiting_past_an_unrelated_event_still_waits_for_an_earlier_one_it_wants(
+    runner: ProjectionRunner, pg_store: PostgresEventStore
+) -> None:
+    _append(pg_store, "tally-1", 3)
+    unrelated = pg_store.append("other-1", [NewEvent("Ignored", {})]).checkpoint
+
+    assert not runner.wait_for(unrelated, timeout=0.1)
+    wait_visible(pg_store, 4)
+    _catch_up(runner)
+    assert runner.wait_for(unrelated, timeout=2)
+
+
 def test_workers_starting_together_set_up_the_read_model_once(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:
@@ -202,3 +231,30 @@ def test_without_notifications_the_worker_still_polls(dsn: str) -> None:
             stop.set()
             thread.join(timeout=10)
     assert len(_tally(dsn)) == 3
+
+
+def test_a_worker_tries_a_failed_projection_again_with_backoff_and_says_so(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    stop, thread = _run_worker(pg_store, idle_wait=0.05)
+    runner = ProjectionRunner(pg_store, Tally())
+    try:
+        written = _append(pg_store, "tally-1", 3, poison_at=1)
+        wait_until(lambda: "retrying in" in (_last_error(runner) or ""), timeout=30)
+        assert runner.status().status == "failed"
+
+        Tally.poison_enabled = False  # the handler is fixed; nobody restarts the worker
+        assert runner.wait_for(written.checkpoint, timeout=15)
+    finally:
+        Tally.poison_enabled = True
+        stop.set()
+        thread.join(timeout=10)
+    assert runner.status().status == "stopped"
+    assert len(_tally(dsn)) == 3
+
+
+def _last_error(runner: ProjectionRunner) -> str | None:
+    try:
+        return runner.status().last_error
+    except EventStoreError:
+        return None

@@ -15,11 +15,13 @@ import pika
 import psycopg
 import pytest
 
-from eventsourcing_core import NewEvent, PostgresEventStore
+from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent, rabbitmq
 from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import SqlSession
 from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
-from tests.workers import running_worker, wait_until
+from tests.proxy import Gate
+from tests.workers import running_worker, wait_until, wait_visible
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
@@ -270,3 +272,74 @@ def test_the_relay_rides_out_a_broker_restart(pg_store: PostgresEventStore, exch
 
 def _rabbitmqctl(command: str) -> None:
     subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=120)
+
+
+def test_an_event_with_a_category_too_long_for_a_routing_key_is_published_under_a_short_one(
+    pg_store: PostgresEventStore, exchange: str
+) -> None:
+    tap = _tap(exchange)
+    pg_store.append(f"{'c' * 200}-1", [NewEvent("T" * 100, {})])  # 301 bytes as a key
+    pg_store.append("order-1", [NewEvent("OrderPlaced", {})])
+    wait_visible(pg_store, 2)
+
+    _relay_all(pg_store, RabbitRelay(exchange=exchange, reconnect_for=5))
+
+    keys = [method.routing_key for method, _, _ in _drain(tap)]
+    assert keys == [rabbitmq.routing_key(pg_store.read_all()[0]), "order.OrderPlaced"]
+    assert len(keys[0]) <= 255
+
+
+def test_an_event_the_broker_can_never_take_is_parked_and_the_relay_goes_on(
+    pg_store: PostgresEventStore, exchange: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tap = _tap(exchange)
+    valid_key = rabbitmq.routing_key
+
+    def key(event: RecordedEvent) -> str:
+        return "k" * 300 if event.event_type == "Unsendable" else valid_key(event)
+
+    monkeypatch.setattr(rabbitmq, "routing_key", key)
+    pg_store.append("order-1", [NewEvent("Unsendable", {}), NewEvent("OrderPlaced", {})])
+    wait_visible(pg_store, 2)
+    relay = RabbitRelay(exchange=exchange, reconnect_for=5)
+    runner = ProjectionRunner(pg_store, relay)
+
+    started = time.monotonic()
+    _relay_all(pg_store, relay)
+
+    assert time.monotonic() - started < 10
+    assert [p.type for _, p, _ in _drain(tap)] == ["OrderPlaced"]
+    [parked] = runner.parked()
+    assert (parked.event_type, parked.attempts) == ("Unsendable", 1)
+    assert "cannot be published" in parked.error
+    assert runner.status().lag == 0
+
+
+def test_a_relay_that_failed_while_its_broker_was_down_publishes_once_it_is_back(
+    pg_store: PostgresEventStore, exchange: str
+) -> None:
+    tap = _tap(exchange)
+    gate = Gate("127.0.0.1", 5672)
+    url = f"amqp://guest:guest@127.0.0.1:{gate.port}/%2F"
+    relay = RabbitRelay(url, exchange=exchange, reconnect_for=0.3)
+    runner = ProjectionRunner(pg_store, relay)
+    runner.setup()
+    stop = threading.Event()
+    worker = ProjectionWorker(pg_store, [relay], idle_wait=0.05, claim_interval=0.05)
+    thread = threading.Thread(target=worker.run, args=(stop,))
+    pg_store.append("order-1", [NewEvent("OrderPlaced", {"n": n}) for n in range(3)])
+    wait_visible(pg_store, 3)
+    thread.start()
+    try:
+        wait_until(lambda: "retrying in" in (runner.status().last_error or ""), timeout=30)
+        assert runner.status().status == "failed"
+        gate.open()
+        wait_until(lambda: runner.status().status == "running", timeout=30)
+        wait_until(lambda: runner.status().lag == 0, timeout=30)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        gate.close()
+
+    ids = [p.message_id for _, p, _ in _drain(tap)]
+    assert ids == [str(e.event_id) for e in pg_store.read_all()]

@@ -12,6 +12,7 @@ from aggregates.users import register_user, rename_user
 from eventsourcing_core import EventStoreError, PostgresEventStore, Repository
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from projections import InventoryLevels, OrderSummary, UserDirectory
+from tests.workers import wait_all_visible
 
 
 def _play_stories(store: PostgresEventStore) -> None:
@@ -41,6 +42,7 @@ def _play_stories(store: PostgresEventStore) -> None:
     items.execute("BOOK-1", lambda i: i.deduct("a", 2))
     items.execute("BOOK-1", lambda i: i.deduct("b", 1))
     items.execute("BOOK-1", lambda i: i.release("b"))
+    wait_all_visible(store)
 
 
 def _rows(dsn: str, query: str) -> list[tuple[object, ...]]:
@@ -67,10 +69,12 @@ def _catch_up(runners: list[ProjectionRunner]) -> None:
 
 def _read_models(dsn: str) -> list[list[tuple[object, ...]]]:
     return [
-        _rows(dsn, "SELECT * FROM user_directory ORDER BY user_id"),
-        _rows(dsn, "SELECT order_id, status, lines, total_cents FROM order_summary ORDER BY 1"),
-        _rows(dsn, "SELECT * FROM user_order_totals ORDER BY user_id"),
-        _rows(dsn, "SELECT * FROM inventory_levels ORDER BY sku"),
+        _rows(dsn, "SELECT * FROM escore.user_directory ORDER BY user_id"),
+        _rows(
+            dsn, "SELECT order_id, status, lines, total_cents FROM escore.order_summary ORDER BY 1"
+        ),
+        _rows(dsn, "SELECT * FROM escore.user_order_totals ORDER BY user_id"),
+        _rows(dsn, "SELECT * FROM escore.inventory_levels ORDER BY sku"),
     ]
 
 
@@ -113,7 +117,9 @@ class OrderSummaryV2(OrderSummary):
 
 def _view_source(dsn: str, view: str) -> str:
     with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT definition FROM pg_views WHERE viewname = %s", [view]).fetchone()
+        row = conn.execute(
+            "SELECT definition FROM pg_views WHERE schemaname = 'escore' AND viewname = %s", [view]
+        ).fetchone()
     assert row is not None
     return str(row[0])
 
@@ -125,13 +131,13 @@ def test_a_new_version_is_rebuilt_beside_the_live_one_and_switched_without_a_gap
     old.setup()
     _play_stories(pg_store)
     _catch_up([old])
-    live_rows = _rows(dsn, "SELECT * FROM order_summary ORDER BY order_id")
+    live_rows = _rows(dsn, "SELECT * FROM escore.order_summary ORDER BY order_id")
     new = ProjectionRunner(pg_store, OrderSummaryV2(), batch_size=2)
     new.setup()
 
     assert (old.is_live(), new.is_live()) == (True, False)
     new.run_batch()  # half-built: readers still see the complete old version
-    assert _rows(dsn, "SELECT * FROM order_summary ORDER BY order_id") == live_rows
+    assert _rows(dsn, "SELECT * FROM escore.order_summary ORDER BY order_id") == live_rows
     with pytest.raises(EventStoreError, match="events behind"):
         new.switch()
 
@@ -140,9 +146,9 @@ def test_a_new_version_is_rebuilt_beside_the_live_one_and_switched_without_a_gap
 
     assert (old.is_live(), new.is_live()) == (False, True)
     assert "order_summary_v2" in _view_source(dsn, "order_summary")
-    assert _rows(dsn, "SELECT * FROM order_summary ORDER BY order_id") == live_rows
+    assert _rows(dsn, "SELECT * FROM escore.order_summary ORDER BY order_id") == live_rows
     with pytest.raises(EventStoreError, match="is live"):
         new.retire()
     old.retire()
-    assert _rows(dsn, "SELECT to_regclass('order_summary_v1')") == [(None,)]
+    assert _rows(dsn, "SELECT to_regclass('escore.order_summary_v1')") == [(None,)]
     assert new.status().name == "order_summary@v2"

@@ -91,6 +91,25 @@ def test_placing_an_order_deducts_stock_and_cancelling_releases_it(
     assert _deductions(pg_store, "BOOK-1") == {"a": 1, "b": 1}
 
 
+def test_a_batch_with_two_orders_on_one_sku_commits_as_one_transaction(
+    pg_store: PostgresEventStore,
+) -> None:
+    runner = ProjectionRunner(pg_store, InventoryAllocation(pg_store))
+    runner.setup()
+    _stock(pg_store, "BOOK-1", 10)
+    _place(pg_store, "a", Line("BOOK-1", 2, 1250))
+    _place(pg_store, "b", Line("BOOK-1", 3, 1250))
+    # Other sessions on a shared server can hold the log back for a moment.
+    wait_until(lambda: len(pg_store.read_all(event_types=["OrderPlaced"])) == 2, timeout=30)
+
+    assert runner.run_batch() == 2
+
+    deducted = [e for e in pg_store.read_stream("inventory-BOOK-1") if e.version > 1]
+    assert [e.data["quantity"] for e in deducted] == [2, 3]
+    assert len({e.tx_id for e in deducted}) == 1, "the batch fell back to one event at a time"
+    assert Repository(pg_store, InventoryItem).load("BOOK-1").on_hand == 5
+
+
 @pytest.mark.slow
 def test_a_process_manager_killed_mid_run_deducts_each_order_exactly_once(
     pg_store: PostgresEventStore, dsn: str

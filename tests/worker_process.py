@@ -1,6 +1,6 @@
 """Run a projection worker with the Tally projection, as a separate process, until SIGTERM.
 
-python -m tests.worker_process DSN [--delay SECONDS] [--batch N] [--claim-interval S]
+python -m tests.worker_process DSN [--delay SECONDS] [--batch N] [--claim-interval S] ...
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from eventsourcing_core import PostgresEventStore
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection, SqlSession
-from eventsourcing_core.rabbitmq import RabbitRelay
+from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay
 from projections import InventoryAllocation
 from tests.tally import Tally
 
@@ -21,8 +21,8 @@ from tests.tally import Tally
 class SlowRelay(RabbitRelay):
     """The RabbitMQ relay, slowed down so a kill lands mid-stream."""
 
-    def __init__(self, exchange: str, delay: float) -> None:
-        super().__init__(exchange=exchange)
+    def __init__(self, exchange: str, delay: float, url: str, reconnect_for: float) -> None:
+        super().__init__(url, exchange=exchange, reconnect_for=reconnect_for)
         self.delay = delay
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
@@ -50,8 +50,10 @@ def main() -> None:
     parser.add_argument("--claim-interval", type=float, default=0.2)
     parser.add_argument("--projection", choices=["tally", "allocation", "relay"], default="tally")
     parser.add_argument("--exchange", default="escore.events")
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--reconnect-for", type=float, default=120.0)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(process)d %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(message)s")
     with PostgresEventStore.connect(args.dsn) as store:
         projection: Projection
         if args.projection == "tally":
@@ -59,7 +61,7 @@ def main() -> None:
         elif args.projection == "allocation":
             projection = SlowAllocation(store, args.delay)
         else:
-            projection = SlowRelay(args.exchange, args.delay)
+            projection = SlowRelay(args.exchange, args.delay, args.url, args.reconnect_for)
         worker = ProjectionWorker(
             store,
             [projection],

@@ -51,13 +51,13 @@ def query(dsn: str, sql: str) -> list[tuple[object, ...]]:
 
 def applied(dsn: str) -> int:
     """How many events the Tally read model holds (0 before its table exists)."""
-    rows = query(dsn, "SELECT count(*) FROM tally") if has_tally(dsn) else [(0,)]
+    rows = query(dsn, "SELECT count(*) FROM escore.tally") if has_tally(dsn) else [(0,)]
     return int(str(rows[0][0]))
 
 
 def has_tally(dsn: str) -> bool:
     """Whether a worker has created the Tally table yet."""
-    return query(dsn, "SELECT to_regclass('tally') IS NOT NULL") == [(True,)]
+    return query(dsn, "SELECT to_regclass('escore.tally') IS NOT NULL") == [(True,)]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float) -> None:
@@ -68,6 +68,21 @@ def wait_until(condition: Callable[[], bool], timeout: float) -> None:
         time.sleep(0.02)
 
 
+def wait_visible(store: PostgresEventStore, count: int) -> None:
+    """Wait until the global log shows ``count`` events.
+
+    Other sessions on a shared server (even a CREATE DATABASE) hold it back a moment.
+    """
+    wait_until(lambda: len(store.read_all(limit=count + 1)) == count, timeout=30)
+
+
+def wait_all_visible(store: PostgresEventStore) -> None:
+    """Wait until the global log shows every event of every stream (up to 10,000)."""
+    wait_visible(store, sum(s.version for s in store.list_streams(limit=10_000)))
+
+
 def assert_each_event_applied_once(dsn: str, total: int) -> None:
     """The Tally read model has ``total`` events, each applied exactly once."""
-    assert query(dsn, "SELECT count(*), min(times), max(times) FROM tally") == [(total, 1, 1)]
+    assert query(dsn, "SELECT count(*), min(times), max(times) FROM escore.tally") == [
+        (total, 1, 1)
+    ]

@@ -10,6 +10,8 @@ import time
 from typing import Any
 from uuid import uuid4
 
+from psycopg import sql
+
 from eventsourcing_core import migrate
 from eventsourcing_core.aggregate import Aggregate
 from eventsourcing_core.cli.app import App
@@ -175,24 +177,29 @@ def run_demo(args: argparse.Namespace, dsn: str, app: App) -> None:
 
 def _show_read_models(store: PostgresEventStore, suffix: str) -> None:
     like = f"%{suffix}"
+
+    def rows(query: str) -> list[tuple[Any, ...]]:
+        # The read models live in the store's schema.
+        in_schema = sql.SQL(query).format(sql.Identifier(store.schema)).as_string()
+        return store.fetch_all(in_schema, [like])
+
     print("\nuser directory:")
     table(
         ["user", "username", "email", "status"],
-        store.fetch_all("SELECT * FROM user_directory WHERE user_id LIKE %s", [like]),
+        rows("SELECT * FROM {}.user_directory WHERE user_id LIKE %s"),
     )
     print("\norder summary:")
     table(
         ["order", "user", "status", "total (cents)"],
-        store.fetch_all(
-            "SELECT order_id, user_id, status, total_cents FROM order_summary"
-            " WHERE order_id LIKE %s ORDER BY 1",
-            [like],
+        rows(
+            "SELECT order_id, user_id, status, total_cents FROM {}.order_summary"
+            " WHERE order_id LIKE %s ORDER BY 1"
         ),
     )
     print("\ninventory levels:")
     table(
         ["sku", "on hand"],
-        store.fetch_all("SELECT * FROM inventory_levels WHERE sku LIKE %s ORDER BY 1", [like]),
+        rows("SELECT * FROM {}.inventory_levels WHERE sku LIKE %s ORDER BY 1"),
     )
 
 

@@ -35,6 +35,10 @@ _RECORD_ERROR = """
 UPDATE {schema}.checkpoints SET last_error = %s, error_at = now() WHERE name = %s
 """
 
+_NOTE_RETRY = """
+UPDATE {schema}.checkpoints SET last_error = last_error || %s WHERE name = %s AND status = 'failed'
+"""
+
 _PARK_EVENT = """
 INSERT INTO {schema}.parked_events
     (projection, event_id, tx_id, position, stream_id, version, event_type, error, attempts)
@@ -50,6 +54,7 @@ SELECT event_id, stream_id, version, event_type, error, attempts, parked_at
  ORDER BY tx_id, position
 """
 
+# Its row count says whether this caller took the event (a concurrent retry may have).
 _UNPARK = "DELETE FROM {schema}.parked_events WHERE projection = %s AND event_id = %s"
 
 _RESET = """
@@ -80,9 +85,24 @@ SELECT count(*), count(*) FILTER (WHERE e.tx_id >= b.tx_id)
    AND (%(event_types)s::text[] IS NULL OR e.event_type = ANY(%(event_types)s))
 """
 
+# Whether every transaction up to this id has ended: nothing can still appear before it.
+_FINISHED = "SELECT %s::bigint < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+# A projection's transaction sees its read-model schema first (until it ends).
+_SET_SEARCH_PATH = "SELECT set_config('search_path', %s, true)"
+
+_SCHEMA_EXISTS = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+
 # Workers starting together would race on CREATE TABLE IF NOT EXISTS, which
 # PostgreSQL does not make safe against concurrent creators: queue them.
 _SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+# Held by a batch (and by reset and retry_parked) for its transaction, taken
+# before anything else: an operator's reset then waits for a batch under way
+# to commit (and sees its rows), or the batch waits for the reset and finds
+# its checkpoint moved. An advisory lock, not a row lock: it takes no
+# transaction id, so a relay's batch publishing to its broker holds no reader back.
+_BATCH_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
 _LIVE_VERSION = "SELECT live_version FROM {schema}.projection_versions WHERE name = %s"
 
@@ -131,6 +151,7 @@ class ProjectionStatements:
     set_status: str
     record_failure: str
     record_error: str
+    note_retry: str
     park_event: str
     parked: str
     unpark: str
@@ -138,7 +159,11 @@ class ProjectionStatements:
     forget_parked: str
     status: str
     lag: str
+    finished: str
     setup_lock: str
+    set_search_path: str
+    schema_exists: str
+    batch_lock: str
     live_version: str
     register_version: str
     lock_version: str
@@ -160,6 +185,7 @@ class ProjectionStatements:
             set_status=render(_SET_STATUS, schema),
             record_failure=render(_RECORD_FAILURE, schema),
             record_error=render(_RECORD_ERROR, schema),
+            note_retry=render(_NOTE_RETRY, schema),
             park_event=render(_PARK_EVENT, schema),
             parked=render(_PARKED, schema),
             unpark=render(_UNPARK, schema),
@@ -167,7 +193,11 @@ class ProjectionStatements:
             forget_parked=render(_FORGET_PARKED, schema),
             status=render(_STATUS, schema),
             lag=render(_LAG, schema),
+            finished=_FINISHED,
             setup_lock=_SETUP_LOCK,
+            set_search_path=_SET_SEARCH_PATH,
+            schema_exists=_SCHEMA_EXISTS,
+            batch_lock=_BATCH_LOCK,
             live_version=render(_LIVE_VERSION, schema),
             register_version=render(_REGISTER_VERSION, schema),
             lock_version=render(_LOCK_VERSION, schema),
@@ -181,8 +211,13 @@ class ProjectionStatements:
         )
 
 
-def point_view(view: str, table: sql.Identifier) -> sql.Composed:
-    """Make the view ``view`` show ``table`` (both in the connection's default schema)."""
+def point_view(schema: str, view: str, table: sql.Identifier) -> sql.Composed:
+    """Make the view ``view`` in ``schema`` show ``table``."""
     return sql.SQL(
         "DROP VIEW IF EXISTS {view}; CREATE VIEW {view} AS SELECT * FROM {table}"
-    ).format(view=sql.Identifier(view), table=table)
+    ).format(view=sql.Identifier(schema, view), table=table)
+
+
+def create_schema(schema: str) -> sql.Composed:
+    """Create a read model's own schema if it is missing."""
+    return sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))

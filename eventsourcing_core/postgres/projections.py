@@ -31,6 +31,7 @@ from eventsourcing_core.errors import (
     CheckpointConflictError,
     EventStoreError,
     ProjectionFailedError,
+    UnprocessableEventError,
 )
 from eventsourcing_core.events import (
     AppendResult,
@@ -41,8 +42,16 @@ from eventsourcing_core.events import (
 )
 from eventsourcing_core.postgres.errors import is_connection_failure
 from eventsourcing_core.postgres.liveness import RunningTransaction
-from eventsourcing_core.postgres.projection_statements import ProjectionStatements, point_view
-from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
+from eventsourcing_core.postgres.projection_statements import (
+    ProjectionStatements,
+    create_schema,
+    point_view,
+)
+from eventsourcing_core.postgres.store import (
+    PostgresEventStore,
+    PostgresTransaction,
+    _recorded_event_row,
+)
 from eventsourcing_core.projection import (
     ErrorPolicy,
     Params,
@@ -111,6 +120,7 @@ class _Session:
         render: Callable[[str], str],
     ) -> None:
         self._connection = connection
+        self._store = store
         self._appender = PostgresTransaction(connection, store.statements)
         self._sql = sql
         self._render = render
@@ -129,6 +139,11 @@ class _Session:
     ) -> AppendResult:
         return self._appender.append(stream_id, events, expected_version)
 
+    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        query = self._store.statements.read_stream_forward
+        cursor = self._connection.cursor(row_factory=_recorded_event_row)
+        return cursor.execute(query, (stream_id, 1, None)).fetchall()
+
     def mark_processed(self, handler: str, event_id: UUID) -> bool:
         return self._connection.execute(self._sql.mark_processed, [handler, event_id]).rowcount == 1
 
@@ -141,7 +156,15 @@ def session_for(
 
 
 class ProjectionRunner:
-    """Runs one projection, batch by batch."""
+    """Runs one projection, batch by batch.
+
+    The read model lives in ``read_model_schema``, the store's own schema
+    unless the application names another: its declared tables and views are
+    created there, and every transaction of the projection puts that schema
+    first on its ``search_path`` (then ``public``), so its unqualified table
+    names mean that schema's tables. Two stores in two schemas running the same
+    projection keep two read models.
+    """
 
     def __init__(
         self,
@@ -150,6 +173,7 @@ class ProjectionRunner:
         *,
         batch_size: int = 500,
         batch_seconds: float = 0.1,
+        read_model_schema: str | None = None,
     ) -> None:
         """A batch is at most ``batch_size`` events and about ``batch_seconds`` of work."""
         self._store = store
@@ -157,8 +181,10 @@ class ProjectionRunner:
         self._batch_size = batch_size
         self._batch_seconds = batch_seconds
         self._sql = ProjectionStatements.for_schema(store.schema)
+        self._schema = read_model_schema or store.schema
+        self._search_path = f"{sql.Identifier(self._schema).as_string()}, public"
         self._tables = {
-            name: sql.Identifier(versioned_table(name, projection.version))
+            name: sql.Identifier(self._schema, versioned_table(name, projection.version))
             for name in projection.tables
         }
         self._rendered: dict[str, str] = {}
@@ -177,6 +203,8 @@ class ProjectionRunner:
         """Create the read model's tables and the checkpoint row, if missing."""
         with self._transaction() as (conn, session):
             conn.execute(self._sql.setup_lock, [f"{self._store.schema}.projection-setup"])
+            if not conn.execute(self._sql.schema_exists, [self._schema]).fetchone():
+                conn.execute(create_schema(self._schema))
             self._projection.setup(session)
             conn.execute(self._sql.ensure_checkpoint, [self.name])
             if self._tables:
@@ -215,7 +243,7 @@ class ProjectionRunner:
 
     def _point_views(self, conn: psycopg.Connection[Any]) -> None:
         for view, table in self._tables.items():
-            conn.execute(point_view(view, table))
+            conn.execute(point_view(self._schema, view, table))
 
     def _render_query(self, query: str) -> str:
         """Fill in ``{table}`` placeholders with this version's tables, once per query."""
@@ -288,8 +316,13 @@ class ProjectionRunner:
         )
 
     def reset(self) -> None:
-        """Empty the read model and move the checkpoint to the start, in one transaction."""
+        """Empty the read model and move the checkpoint to the start, in one transaction.
+
+        It waits for a batch under way to commit first (and a batch that
+        starts meanwhile waits for it), so no batch is half cleared and applied again.
+        """
         with self._transaction() as (conn, session):
+            self._exclude_batches(conn)
             self._projection.clear(session)
             conn.execute(self._sql.reset, [self.name])
             conn.execute(self._sql.forget_parked, [self.name])
@@ -309,8 +342,11 @@ class ProjectionRunner:
             try:
                 self._act([event], deadline=None)
                 with self._transaction() as (conn, session):
+                    self._exclude_batches(conn)
+                    # Take the event first: a concurrent retry that took it already wins.
+                    if conn.execute(self._sql.unpark, [self.name, parked.event_id]).rowcount != 1:
+                        continue
                     self._apply_in(conn, session, [event], deadline=None)
-                    conn.execute(self._sql.unpark, [self.name, parked.event_id])
             except Exception as exc:
                 self._park(event, exc, parked.attempts + 1, advance=None)
                 return done
@@ -318,13 +354,42 @@ class ProjectionRunner:
         return done
 
     def wait_for(self, checkpoint: Checkpoint, *, timeout: float = 10.0) -> bool:
-        """Wait until the projection has processed ``checkpoint``; False on timeout."""
+        """Wait until the projection has processed ``checkpoint``; False on timeout.
+
+        Any checkpoint works, also one of an event the projection filters out
+        (its own checkpoint only moves on the events it wants).
+        """
         deadline = time.monotonic() + timeout
-        while self.checkpoint() < checkpoint:
+        while not self._has_passed(checkpoint):
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.01)
         return True
+
+    def _has_passed(self, target: Checkpoint) -> bool:
+        """Whether the read model reflects every event up to ``target``.
+
+        True once the checkpoint is there, or once every transaction up to
+        ``target`` has ended (checked first, so nothing can still appear before
+        it) and the next event the projection wants comes after ``target``.
+        """
+        done = self.checkpoint()
+        if done >= target:
+            return True
+        row = self._store.fetch_one(self._sql.finished, [target.tx_id])
+        if row is None or not row[0]:
+            return False
+        upcoming = self._store.read_all(
+            after=done,
+            limit=1,
+            event_types=self._projection.event_types,
+            categories=self._projection.categories,
+        )
+        return not upcoming or upcoming[0].checkpoint > target
+
+    def note_retry(self, delay: float) -> None:
+        """Add to a failed projection's last error when its worker tries it again."""
+        self._store.execute(self._sql.note_retry, [f" (retrying in {delay:.0f} s)", self.name])
 
     def set_status(self, status: str) -> None:
         """Record the projection as idle, running, stopped or failed."""
@@ -338,6 +403,7 @@ class ProjectionRunner:
         acted, failure = self._act(events, deadline=deadline)
         events = events[:acted]
         with self._transaction() as (conn, session):
+            self._exclude_batches(conn)
             done = self._apply_in(conn, session, events, deadline=deadline)
             self._advance(conn, checkpoint, events[done - 1].checkpoint, done)
         self._store.wake_workers()  # workers that read while this batch held the log back
@@ -397,6 +463,10 @@ class ProjectionRunner:
                 return done
         return len(events)
 
+    def _exclude_batches(self, conn: psycopg.Connection[Any]) -> None:
+        """Hold this projection's batch lock until the transaction ends (see ``batch_lock``)."""
+        conn.execute(self._sql.batch_lock, [f"{self._store.schema}.batch.{self.name}"])
+
     def _advance(
         self, conn: psycopg.Connection[Any], old: Checkpoint, new: Checkpoint, count: int
     ) -> None:
@@ -424,6 +494,9 @@ class ProjectionRunner:
                 return
             except CheckpointConflictError:
                 raise
+            except UnprocessableEventError as never:
+                self._park(event, never, attempt, advance=checkpoint)
+                return
             except Exception as exc:
                 if is_connection_failure(exc):
                     raise
@@ -444,6 +517,7 @@ class ProjectionRunner:
     ) -> None:
         reason = f"{type(failure).__name__}: {failure}"
         with self._transaction() as (conn, _):
+            self._exclude_batches(conn)
             conn.execute(
                 self._sql.park_event,
                 [
@@ -482,4 +556,5 @@ class ProjectionRunner:
     @contextmanager
     def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], _Session]]:
         with self._store.pool.connection() as conn, conn.transaction():
+            conn.execute(self._sql.set_search_path, [self._search_path])
             yield conn, _Session(conn, self._store, self._sql, self._render_query)

@@ -39,11 +39,13 @@ from eventsourcing_core.postgres.notifier import channel_name
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.store import PostgresEventStore
-from eventsourcing_core.projection import Projection
+from eventsourcing_core.projection import Projection, StopRequested
 
 logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF = 5.0
+_FIRST_FAILED_RETRY = 1.0
+_MAX_FAILED_RETRY = 60.0
 
 
 def _interruptible_sleep(stop: threading.Event, seconds: float) -> None:
@@ -62,19 +64,24 @@ class ProjectionWorker:
         batch_size: int = 500,
         idle_wait: float = 1.0,
         claim_interval: float = 1.0,
+        read_model_schema: str | None = None,
     ) -> None:
+        """``read_model_schema``: where the read models live (the store's schema by default)."""
         names = [projection.name for projection in projections]
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"projection names must be unique: {names}")
         self._store = store
         self._projections = list(projections)
-        self._runners = [ProjectionRunner(store, p, batch_size=batch_size) for p in projections]
+        self._runners = [
+            ProjectionRunner(store, p, batch_size=batch_size, read_model_schema=read_model_schema)
+            for p in projections
+        ]
         self._sql = ProjectionStatements.for_schema(store.schema)
         self._idle_wait = idle_wait
         self._claim_interval = claim_interval
         self._lock_connection: psycopg.Connection[Any] | None = None
         self._owned: set[str] = set()
-        self._failed: set[str] = set()
+        self._failed: dict[str, tuple[int, float]] = {}  # name -> (failures, next try)
         self._next_claim = 0.0
 
     @property
@@ -87,13 +94,22 @@ class ProjectionWorker:
 
         A lost connection or a server restart: back off (tenacity, jittered,
         up to 5 s), reconnect and resume from the checkpoints; ownership is
-        claimed again, since the locks went with the connection.
+        claimed again, since the locks went with the connection. Idle or
+        busy alike: the wait for notifications is retried like a batch.
+
+        A projection that failed (its handler kept failing) is tried again
+        after 1 s, then twice as long each time, up to a minute; its status
+        stays ``failed`` until then and its last error says when.
         """
+        for projection in self._projections:
+            projection.interrupt_on(stop)
         try:
             self._retrying(stop)(self._setup)
             while not stop.is_set():
                 if not self._retrying(stop)(self._step, stop):
-                    self._wait_for_events(stop)
+                    self._retrying(stop)(self._wait_for_events, stop)
+        except StopRequested as interrupted:
+            logger.info("stopped while waiting: %s", interrupted)
         except Exception as exc:
             if not (stop.is_set() and is_connection_failure(exc)):
                 raise
@@ -152,7 +168,7 @@ class ProjectionWorker:
             row = connection.execute(self._sql.try_lock, [runner.lock_key]).fetchone()
             if row is not None and row[0]:
                 self._owned.add(runner.name)
-                self._failed.discard(runner.name)
+                self._failed.pop(runner.name, None)
                 runner.set_status("running")
                 logger.info("now running projection %s", runner.name)
 
@@ -161,17 +177,29 @@ class ProjectionWorker:
         for runner in self._runners:
             if stop.is_set():
                 break
-            if runner.name not in self._owned or runner.name in self._failed:
+            if runner.name not in self._owned or not self._due(runner.name):
                 continue
             try:
                 progressed |= runner.run_batch() > 0
+                self._failed.pop(runner.name, None)
             except ProjectionFailedError as failure:
-                logger.error("%s", failure)
-                self._failed.add(runner.name)
+                self._retry_later(runner, failure)
             except CheckpointConflictError as conflict:
                 logger.warning("%s", conflict)
                 self._unlock(runner)
         return progressed
+
+    def _due(self, name: str) -> bool:
+        """Whether a projection may run now: not failed, or its next try has come."""
+        failed = self._failed.get(name)
+        return failed is None or time.monotonic() >= failed[1]
+
+    def _retry_later(self, runner: ProjectionRunner, failure: ProjectionFailedError) -> None:
+        failures = self._failed.get(runner.name, (0, 0.0))[0] + 1
+        delay = min(_FIRST_FAILED_RETRY * 2 ** (failures - 1), _MAX_FAILED_RETRY)
+        self._failed[runner.name] = (failures, time.monotonic() + delay)
+        logger.error("%s; trying again in %.0f s", failure, delay)
+        runner.note_retry(delay)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._lock_connection is None or self._lock_connection.closed:
