@@ -35,7 +35,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
-from eventsourcing_core import migrate
+from eventsourcing_core import Checkpoint, PostgresEventStore, migrate
 
 Connection = psycopg.Connection[TupleRow]
 Step = Callable[[], int]
@@ -95,6 +95,29 @@ def fresh_database(dsn: str, dbname: str, *, migrated: bool = True) -> Iterator[
     finally:
         with psycopg.connect(dsn, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+def wait_until_visible(store: PostgresEventStore, events: int, timeout: float = 120.0) -> None:
+    """Until the store's global log shows at least ``events`` events.
+
+    The log hides events behind any transaction that was already running,
+    anywhere in the cluster, when they were written (on a shared server:
+    other people's tests), so a read timed before those end would stop
+    short. Transactions that start later cannot hide them.
+    """
+    deadline = time.monotonic() + timeout
+    while (seen := _count_visible(store, events)) < events:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {seen:,} of {events:,} events became visible")
+        log(f"  {seen:,} of {events:,} events visible, waiting for older transactions...")
+        time.sleep(1)
+
+
+def _count_visible(store: PostgresEventStore, events: int) -> int:
+    seen, after = 0, Checkpoint.START
+    while seen < events and (page := store.read_all(after=after, limit=10_000)):
+        seen, after = seen + len(page), page[-1].checkpoint
+    return seen
 
 
 def machine_facts(conn: Connection) -> dict[str, Any]:
@@ -232,6 +255,12 @@ def interleave(name: str, sides: Mapping[str, Measure], rounds: int) -> dict[str
     return best
 
 
+def alternate(name: str, ours: Measure, raw: Measure, rounds: int) -> tuple[float, float]:
+    """Two sides in ABBA order: the best rate of ``ours`` and of ``raw``."""
+    best = interleave(name, {"ours": ours, "raw": raw}, rounds)
+    return best["ours"], best["raw"]
+
+
 def lowest(name: str, sides: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, float]:
     """Like ``interleave`` for figures where lower is better (latencies): the lowest of each."""
     best = dict.fromkeys(sides, math.inf)
@@ -355,6 +384,10 @@ class Report:
     plan: Any
     tables: Sequence[Table]
     notes: Sequence[str] = ()
+    sections: Sequence[str] = ()
+    """More Markdown, after the tables: what a script reports in another shape."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """More JSON, beside the tables."""
 
     def markdown(self) -> str:
         facts = self.facts
@@ -371,6 +404,8 @@ class Report:
         ]
         for table in self.tables:
             lines += ["", table.markdown()]
+        for section in self.sections:
+            lines += ["", section]
         if self.notes:
             lines += ["", *(f"- {note}" for note in self.notes)]
         return "\n".join(lines)
@@ -379,9 +414,10 @@ class Report:
         return json.dumps(
             {
                 "facts": dict(self.facts),
-                "plan": asdict(self.plan) if is_dataclass(self.plan) else self.plan,
+                "plan": plan_dict(self.plan),
                 "tables": [table.as_dict() for table in self.tables],
                 "notes": list(self.notes),
+                **self.extra,
             },
             indent=2,
             default=str,
@@ -391,8 +427,12 @@ class Report:
 _SHOWN_FACTS = {"postgres", "cores", "load", "python", "psycopg", *SERVER_SETTINGS}
 
 
+def plan_dict(plan: Any) -> dict[str, Any]:
+    return asdict(plan) if is_dataclass(plan) and not isinstance(plan, type) else {}
+
+
 def plan_text(plan: Any) -> str:
-    values = asdict(plan) if is_dataclass(plan) and not isinstance(plan, type) else {}
+    values = plan_dict(plan)
     return ", ".join(
         f"{key}={value:,}" if isinstance(value, int) else f"{key}={value}"
         for key, value in values.items()

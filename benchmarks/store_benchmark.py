@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -62,6 +61,7 @@ from benchmarks.harness import (
     machine_facts,
     run_bounded,
     run_concurrent,
+    wait_until_visible,
 )
 from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore, uuid7
 
@@ -117,7 +117,6 @@ RAW_STREAM = (
     "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
     " created_at, position, tx_id FROM escore.events WHERE stream_id = %s ORDER BY version"
 )
-VISIBLE_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,22 +408,6 @@ def fill_for_reads(sides: Sides, plan: Plan) -> None:
         if es is not None:
             es()
     wait_until_visible(sides.store, plan.read_events)
-
-
-def wait_until_visible(store: PostgresEventStore, events: int) -> None:
-    """Until the store's readers see every filled event.
-
-    The global log hides events behind any transaction that was already
-    running, anywhere in the cluster, when they were written (on a shared
-    server: other people's tests); a read measured before those end would
-    stop short. Later transactions cannot hide them.
-    """
-    deadline = time.monotonic() + VISIBLE_TIMEOUT
-    while (seen := run_bounded(store_pages(store, 10_000), events + 1, 60).events) < events:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {seen:,} of {events:,} events became visible")
-        log(f"  {seen:,} of {events:,} events visible, waiting for older transactions...")
-        time.sleep(1)
 
 
 # -- the database ------------------------------------------------------------------------
