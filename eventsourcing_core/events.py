@@ -81,15 +81,23 @@ class Metadata:
         correlation = raw.get("correlation_id")
         causation = raw.get("causation_id")
         if not (correlation or causation or raw.get("headers")):
-            return _NO_METADATA  # most events carry none: share one immutable instance
+            return NO_METADATA  # most events carry none: share one immutable instance
         return cls(
             correlation_id=UUID(correlation) if correlation else None,
             causation_id=UUID(causation) if causation else None,
             headers=raw.get("headers") or {},
         )
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # The shared empty instance holds a read-only mapping, which cannot be
+        # pickled: pickle it by name, so it also unpickles as the same object.
+        if self is NO_METADATA:
+            return "NO_METADATA"
+        return (Metadata, (self.correlation_id, self.causation_id, self.headers))
 
-_NO_METADATA = Metadata(headers=MappingProxyType({}))
+
+NO_METADATA = Metadata(headers=MappingProxyType({}))
+"""The metadata of an event that carries none: one shared, immutable instance."""
 
 
 @dataclass(frozen=True, slots=True)
