@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+import orjson
 import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
@@ -26,10 +27,10 @@ from eventsourcing_core.events import (
     CategoryInfo,
     Checkpoint,
     ExpectedVersion,
-    Metadata,
     RecordedEvent,
     StreamInfo,
     StreamState,
+    metadata_of,
 )
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
@@ -409,7 +410,7 @@ class _EventRow:
     ``object.__setattr__`` call per field) cost a third of the row's time.
     This class has RecordedEvent's slots, so it fills them with plain
     assignments and then becomes a ``RecordedEvent``: an ordinary frozen one,
-    equal to, hashed and refusing assignment like any other (tested).
+    equal to, pickled and refusing assignment like any other (tested).
     """
 
     __slots__ = RecordedEvent.__slots__
@@ -429,20 +430,11 @@ class _EventRow:
             causation_id,
             headers,
         ) = row
-        if correlation_id is None and causation_id is None and not headers:
-            self.metadata = NO_METADATA
+        if headers is None or headers == "{}":
+            if correlation_id is None and causation_id is None:
+                self.metadata = NO_METADATA
+            else:
+                self.metadata = metadata_of(correlation_id, causation_id, {})
         else:
-            self.metadata = _MetadataRow(correlation_id, causation_id, headers or {})  # type: ignore[assignment]
+            self.metadata = metadata_of(correlation_id, causation_id, orjson.loads(headers))
         self.__class__ = RecordedEvent  # type: ignore[assignment]
-
-
-class _MetadataRow:
-    """Builds a ``Metadata`` the way ``_EventRow`` builds its event."""
-
-    __slots__ = Metadata.__slots__
-
-    def __init__(self, correlation_id: Any, causation_id: Any, headers: Any) -> None:
-        self.correlation_id = correlation_id
-        self.causation_id = causation_id
-        self.headers = headers
-        self.__class__ = Metadata  # type: ignore[assignment]
