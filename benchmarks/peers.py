@@ -12,7 +12,7 @@ orjson.
   key; it takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` to keep its
   notification log gap-safe and sends a ``NOTIFY``); ``select_notifications``
   reads its global log and ``select_events`` a stream, each state decoded
-  with orjson in the loop.
+  with orjson in the loop and kept for the page (as the store's events are).
 - the PL/pgSQL peer, in schema ``peer``, shaped like message-db: one
   function per append (``write_message``: lock the stream with an advisory
   lock, read its version, check it, one insert), message-db's indexes, and
@@ -216,20 +216,18 @@ class EventsourcingSide:
             notifications = self.recorder.select_notifications(
                 after, page_size, inclusive_of_start=False
             )
-            for notification in notifications:
-                orjson.loads(notification.state)
+            # Kept for the page, as the store's events are: a reader uses them.
+            states = [orjson.loads(notification.state) for notification in notifications]
             if notifications:
                 after = notifications[-1].id
-            return len(notifications)
+            return len(states)
 
         return step
 
     def stream(self, stream: str) -> Step:
         def step() -> int:
-            events = self.recorder.select_events(stream)
-            for event in events:
-                orjson.loads(event.state)
-            return len(events)
+            states = [orjson.loads(event.state) for event in self.recorder.select_events(stream)]
+            return len(states)
 
         return step
 

@@ -124,6 +124,7 @@ class Plan:
     """How long and how much each measurement may run."""
 
     rounds: int
+    read_rounds: int
     seconds: float
     max_events: int
     batch_size: int
@@ -132,11 +133,13 @@ class Plan:
     page_size: int
     stream_events: int
     read_seconds: float
+    stream_seconds: float
     warmup_seconds: float
 
 
 FULL = Plan(
     rounds=4,
+    read_rounds=12,
     seconds=3.0,
     max_events=200_000,
     batch_size=100,
@@ -145,10 +148,12 @@ FULL = Plan(
     page_size=1000,
     stream_events=1000,
     read_seconds=30.0,
+    stream_seconds=0.5,
     warmup_seconds=0.5,
 )
 QUICK = Plan(
     rounds=2,
+    read_rounds=12,
     seconds=1.0,
     max_events=50_000,
     batch_size=100,
@@ -157,6 +162,7 @@ QUICK = Plan(
     page_size=1000,
     stream_events=1000,
     read_seconds=10.0,
+    stream_seconds=0.25,
     warmup_seconds=0.3,
 )
 
@@ -261,17 +267,24 @@ def raw_stream(conn: Connection, stream: str) -> Step:
 
 
 def measure_all(
-    name: str, steps: Mapping[str, Step], plan: Plan, *, max_events: int | None = None
+    name: str,
+    steps: Mapping[str, Step],
+    plan: Plan,
+    *,
+    max_events: int | None = None,
+    rounds: int | None = None,
+    seconds: float | None = None,
 ) -> dict[str, float]:
     """Warm every side up, then interleave timed rounds of all of them."""
     limit = plan.max_events if max_events is None else max_events
+    duration = plan.seconds if seconds is None else seconds
     for step in steps.values():
         run_bounded(step, limit, plan.warmup_seconds)
     sides: dict[str, Measure] = {
-        side: (lambda step=step: run_bounded(step, limit, plan.seconds))  # type: ignore[misc]
+        side: (lambda step=step: run_bounded(step, limit, duration))  # type: ignore[misc]
         for side, step in steps.items()
     }
-    return interleave(name, sides, plan.rounds)
+    return interleave(name, sides, plan.rounds if rounds is None else rounds)
 
 
 def measure_concurrent(
@@ -377,7 +390,14 @@ def bench_read_stream(sides: Sides, plan: Plan) -> Result:
     for side, step in steps.items():
         if (count := step()) != events:
             raise RuntimeError(f"{side} read {count} events of stream {stream}, not {events}")
-    best = measure_all("read_stream", steps, plan, max_events=sys.maxsize)
+    best = measure_all(
+        "read_stream",
+        steps,
+        plan,
+        max_events=sys.maxsize,
+        rounds=plan.read_rounds,
+        seconds=plan.stream_seconds,
+    )
     return Result(f"read_stream, a {events:,}-event stream", best, STORE, (Target(RAW, 0.8),))
 
 
@@ -393,7 +413,7 @@ def read_all_sides(
     for side in makers:
         to_end(side)
     sides: dict[str, Measure] = {side: (lambda s=side: to_end(s)) for side in makers}  # type: ignore[misc]
-    return interleave(name, sides, plan.rounds)
+    return interleave(name, sides, plan.read_rounds)
 
 
 def fill_for_reads(sides: Sides, plan: Plan) -> None:
