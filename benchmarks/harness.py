@@ -291,7 +291,9 @@ class Target:
         if value is None:
             return f"{sign} {self.ratio:.2f}x {self.versus}: not measured"
         verdict = "PASS" if self.met(value) else "BELOW"
-        return f"{value:.2f}x {self.versus} (target {sign} {self.ratio:.2f}) {verdict}"
+        # Rounded towards the verdict, so that 0.598 reads 0.59 BELOW, not 0.60 BELOW.
+        shown = math.floor(value * 100) / 100 if not self.at_most else math.ceil(value * 100) / 100
+        return f"{shown:.2f}x {self.versus} (target {sign} {self.ratio:.2f}) {verdict}"
 
 
 @dataclass(frozen=True, slots=True)
