@@ -196,7 +196,7 @@ def read_stream_step(store: PostgresEventStore, id: str) -> Step:
 
 
 def raw_read_step(conn: Connection, id: str) -> Step:
-    """The stream's rows as tuples, with psycopg's default loaders."""
+    """The stream's rows as tuples, jsonb decoded with orjson (as the store's connections do)."""
 
     def step() -> int:
         return len(conn.execute(RAW_READ, (Order.stream_id_for(id),)).fetchall())

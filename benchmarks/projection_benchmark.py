@@ -13,7 +13,7 @@ commands and appended 200 orders per transaction.
    projection whose ``apply`` does nothing (every category), in events/s,
    against raw psycopg reading the same log: keyset pages of 1,000 over
    ``escore.events`` by ``(tx_id, position)``, the store's columns, tuples
-   with psycopg's default loaders. The ratio says how much of the speed of
+   with jsonb decoded by orjson (as the store does). The ratio says how much of the speed of
    merely reading the log the runner keeps (target 0.7). A diagnostic row
    shows ``store.read_all`` alone (no runner), which splits the gap between
    reading and the runner's transactions and checkpoints.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -112,16 +112,18 @@ class _MetadataBuilder:
 
     __slots__ = Metadata.__slots__
 
-    def __init__(self, correlation_id: UUID | None, causation_id: UUID | None, headers: Any):
+    def __init__(
+        self, correlation_id: UUID | None, causation_id: UUID | None, headers: JsonObject
+    ) -> None:
         self.correlation_id = correlation_id
         self.causation_id = causation_id
         self.headers = headers
         self.__class__ = Metadata  # type: ignore[assignment]
 
 
-def metadata_of(correlation_id: UUID | None, causation_id: UUID | None, headers: Any) -> Metadata:
-    """``Metadata(correlation_id, causation_id, headers)`` for readers: the same, cheaper."""
-    return _MetadataBuilder(correlation_id, causation_id, headers)  # type: ignore[return-value]
+metadata_of: Callable[[UUID | None, UUID | None, JsonObject], Metadata]
+metadata_of = _MetadataBuilder  # type: ignore[assignment]
+"""``Metadata(correlation_id, causation_id, headers)`` for readers: the same, cheaper."""
 
 
 @dataclass(frozen=True, slots=True)
