@@ -11,14 +11,12 @@ aggregates: placed with one line, then ``LineAdded`` events over 50 SKUs
 1. Replay: ``Repository(store, Order).load(id)`` of an order with 1,000 and
    10,000 events (no snapshots), in events/s, against raw psycopg reading the
    same rows (``WHERE stream_id = %s ORDER BY version``, the store's columns,
-   tuples with psycopg's default loaders). Raw builds no ``RecordedEvent``,
-   no metadata, no domain event and runs no evolver: what a plain psycopg
-   user pays to read a stream at all, and the ratio says how much of that
-   speed a load keeps (target 0.5). Not a hard ceiling: psycopg's default
-   jsonb loader is the standard library's ``json``, slower than the orjson
-   the store's connections use, so a ratio above 1 is possible. A
-   diagnostic row shows ``store.read_stream`` alone, which splits the gap
-   between the store and the aggregate layer.
+   tuples, jsonb decoded with orjson as the store's connections do). Raw
+   builds no ``RecordedEvent``, no metadata, no domain event and runs no
+   evolver: what a plain psycopg user pays to read a stream at all, and the
+   ratio says how much of that speed a load keeps (target 0.5). A diagnostic
+   row shows ``store.read_stream`` alone, which splits the gap between the
+   store and the aggregate layer.
 2. Snapshots: the median latency of a load through a repository that
    snapshots every 100 events, of an order at 10,000 events against one at
    100, each with its snapshot at the head: loading should not depend on the
@@ -31,41 +29,43 @@ aggregates: placed with one line, then ``LineAdded`` events over 50 SKUs
    the ratio says what the read and the Python of a command add to a commit.
 
 Each measurement is bounded in count and seconds; the two sides alternate
-(ABBA order over the rounds) after a warm-up of both, and the best round of
-each side is reported.
+(ABBA order over the rounds, ``benchmarks/harness.py``) after a warm-up of
+both, and the best round of each side is reported.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
 import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 
 from aggregates.order import Line, Order
-from benchmarks.store_benchmark import (
-    DEFAULT_DSN,
+from benchmarks.harness import (
     Connection,
+    Measure,
+    Report,
     Result,
     Step,
     StreamVersions,
-    alternate,
+    Table,
+    Target,
+    cli,
     fresh_database,
+    interleave,
     log,
-    ours_append,
+    lowest,
+    machine_facts,
     run_bounded,
-    safe_dsn,
-    server_info,
+    warm_up,
 )
+from benchmarks.store_benchmark import store_append
 from eventsourcing_core import (
     NewEvent,
     PostgresEventStore,
@@ -125,31 +125,9 @@ QUICK = Plan(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Latency:
-    """The best median load latency of a small and a large aggregate, in milliseconds."""
-
-    workload: str
-    small_ms: float
-    large_ms: float
-    target: float
-
-    @property
-    def ratio(self) -> float:
-        return self.large_ms / self.small_ms if self.small_ms > 0 else 0.0
-
-    @property
-    def status(self) -> str:
-        return f"<= {self.target:.2f} " + ("PASS" if self.ratio <= self.target else "BELOW")
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """Everything one run measured."""
-
-    loads: list[Result]
-    snapshots: Latency
-    commands: Result
+RAW, OURS = "raw psycopg", "ours"
+SMALL, LARGE = (f"{size:,} events" for size in SNAPSHOT_SIZES)
+APPEND, COMMAND = "store.append, 1 event", "command"
 
 
 # -- the sample orders ---------------------------------------------------------------
@@ -218,7 +196,7 @@ def read_stream_step(store: PostgresEventStore, id: str) -> Step:
 
 
 def raw_read_step(conn: Connection, id: str) -> Step:
-    """The stream's rows as tuples, with psycopg's default loaders."""
+    """The stream's rows as tuples, jsonb decoded with orjson (as the store's connections do)."""
 
     def step() -> int:
         return len(conn.execute(RAW_READ, (Order.stream_id_for(id),)).fetchall())
@@ -242,39 +220,22 @@ def command_step(repo: Repository[Order], ids: Iterator[str]) -> Step:
     return step
 
 
-def warm_up(*steps: Step, runs: int) -> None:
-    """Run each step a few times (psycopg prepares a statement after 5 executions)."""
-    for step in steps:
-        for _ in range(runs):
-            step()
-
-
 # -- measuring -------------------------------------------------------------------------------
 
 
-def latencies(step: Step, count: int, seconds: float) -> list[float]:
-    """Per-run latencies of ``step``, in seconds, until ``count`` runs or ``seconds``."""
+def median_ms(step: Step, plan: Plan) -> float:
+    """The median latency of ``step`` (ms), over ``plan.latency_loads`` runs or seconds."""
     times: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while len(times) < count and time.perf_counter() < deadline:
+    deadline = time.perf_counter() + plan.latency_seconds
+    while len(times) < plan.latency_loads and time.perf_counter() < deadline:
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    return times
+    return statistics.median(times) * 1000
 
 
-def alternate_medians(name: str, small: Step, large: Step, plan: Plan) -> tuple[float, float]:
-    """Median latency (ms) of each step, ABBA over the rounds; the best round of each."""
-    best = {"small": math.inf, "large": math.inf}
-    steps = {"small": small, "large": large}
-    for round_number in range(plan.rounds):
-        order = ("small", "large") if round_number % 2 == 0 else ("large", "small")
-        for side in order:
-            times = latencies(steps[side], plan.latency_loads, plan.latency_seconds)
-            median = statistics.median(times) * 1000
-            log(f"  {name} round {round_number + 1} {side}: {median:.3f} ms ({len(times)} loads)")
-            best[side] = min(best[side], median)
-    return best["small"], best["large"]
+def timed(step: Step, seconds: float, max_events: int = sys.maxsize) -> Measure:
+    return lambda: run_bounded(step, max_events, seconds)
 
 
 # -- the workloads ---------------------------------------------------------------------------
@@ -284,13 +245,9 @@ def bench_load(repo: Repository[Order], conn: Connection, events: int, plan: Pla
     id = f"load-{events}"
     ours, raw = load_step(repo, id), raw_read_step(conn, id)
     warm_up(ours, raw, runs=plan.warmup_runs)
-    best = alternate(
-        f"load {events:,}",
-        lambda: run_bounded(ours, sys.maxsize, plan.load_seconds),
-        lambda: run_bounded(raw, sys.maxsize, plan.load_seconds),
-        plan.rounds,
-    )
-    return Result(f"Repository.load, {events:,} events", *best, target=LOAD_TARGET)
+    sides = {OURS: timed(ours, plan.load_seconds), RAW: timed(raw, plan.load_seconds)}
+    best = interleave(f"load {events:,}", sides, plan.rounds)
+    return Result(f"Repository.load, {events:,} events", best, OURS, (Target(RAW, LOAD_TARGET),))
 
 
 def bench_read_stream(store: PostgresEventStore, conn: Connection, plan: Plan) -> Result:
@@ -299,24 +256,24 @@ def bench_read_stream(store: PostgresEventStore, conn: Connection, plan: Plan) -
     id = f"load-{events}"
     ours, raw = read_stream_step(store, id), raw_read_step(conn, id)
     warm_up(ours, raw, runs=plan.warmup_runs)
-    best = alternate(
-        f"read_stream {events:,}",
-        lambda: run_bounded(ours, sys.maxsize, plan.load_seconds),
-        lambda: run_bounded(raw, sys.maxsize, plan.load_seconds),
-        plan.rounds,
-    )
-    return Result(f"store.read_stream alone, {events:,} events", *best, target=None)
+    sides = {OURS: timed(ours, plan.load_seconds), RAW: timed(raw, plan.load_seconds)}
+    best = interleave(f"read_stream {events:,}", sides, plan.rounds)
+    return Result(f"store.read_stream alone, {events:,} events", best, OURS, note="(diagnostic)")
 
 
-def bench_snapshots(store: PostgresEventStore, plan: Plan) -> Latency:
+def bench_snapshots(store: PostgresEventStore, plan: Plan) -> Result:
     snapshots = PostgresSnapshotStore(store)
     repo = Repository(store, Order, snapshots=snapshots, snapshot_every=SNAPSHOT_EVERY)
     small_size, large_size = SNAPSHOT_SIZES
     small, large = load_step(repo, f"snap-{small_size}"), load_step(repo, f"snap-{large_size}")
     warm_up(small, large, runs=plan.warmup_runs)
-    best = alternate_medians("snapshot load", small, large, plan)
-    return Latency(
-        f"snapshots every {SNAPSHOT_EVERY}, snapshot at the head", *best, target=SNAPSHOT_TARGET
+    sides = {SMALL: lambda: median_ms(small, plan), LARGE: lambda: median_ms(large, plan)}
+    best = lowest("snapshot load (ms)", sides, plan.rounds)
+    return Result(
+        f"snapshots every {SNAPSHOT_EVERY}, snapshot at the head",
+        best,
+        LARGE,
+        (Target(SMALL, SNAPSHOT_TARGET, at_most=True),),
     )
 
 
@@ -327,15 +284,16 @@ def bench_commands(store: PostgresEventStore, plan: Plan) -> Result:
     log(f"writing {count:,} orders of {COMMAND_SIZE} events for the commands...")
     write_orders(store, ids, COMMAND_SIZE)
     ours = command_step(Repository(store, Order), iter(ids))
-    append = ours_append(store, StreamVersions("append"), 1)
+    append = store_append(store, StreamVersions("append"), 1)
     warm_up(ours, append, runs=plan.warmup_runs)
-    best = alternate(
-        "command",
-        lambda: run_bounded(ours, plan.max_commands, plan.command_seconds),
-        lambda: run_bounded(append, plan.max_commands, plan.command_seconds),
-        plan.rounds,
+    sides = {
+        COMMAND: timed(ours, plan.command_seconds, plan.max_commands),
+        APPEND: timed(append, plan.command_seconds, plan.max_commands),
+    }
+    best = interleave("command", sides, plan.rounds)
+    return Result(
+        f"execute(add_line) on a {COMMAND_SIZE}-event order", best, COMMAND, note="(informational)"
     )
-    return Result(f"execute(add_line) on a {COMMAND_SIZE}-event order", *best, target=None)
 
 
 def write_samples(store: PostgresEventStore) -> None:
@@ -352,125 +310,36 @@ def write_samples(store: PostgresEventStore) -> None:
         assert snapshot.version == events
 
 
-# -- the database --------------------------------------------------------------------------------
-
-
-@contextmanager
-def bench_database(dsn: str) -> Iterator[str]:
-    """A fresh, migrated database; dropped when done."""
-    with fresh_database(dsn, BENCH_DATABASE) as bench:
-        yield bench
-
-
 # -- running and reporting -------------------------------------------------------------------------
 
 
-def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], Report]:
+def run(args: argparse.Namespace, plan: Plan) -> Report:
     """Every workload, on one store opened as an application would (one connection in use)."""
-    with bench_database(dsn) as bench:
+    with fresh_database(args.dsn, BENCH_DATABASE) as bench:
         store = PostgresEventStore.connect(bench)
         conn = psycopg.connect(bench, autocommit=True)
+        set_json_loads(orjson.loads, conn)  # the same decoder as the store's
         try:
-            info = server_info(conn)
+            facts = machine_facts(conn)
             write_samples(store)
             repo = Repository(store, Order)
             loads = [bench_load(repo, conn, events, plan) for events in LOAD_SIZES]
             loads.append(bench_read_stream(store, conn, plan))
-            report = Report(loads, bench_snapshots(store, plan), bench_commands(store, plan))
+            snapshots = bench_snapshots(store, plan)
+            commands = bench_commands(store, plan)
         finally:
             store.close()
             conn.close()
-    return info, report
-
-
-def markdown(info: dict[str, Any], plan: Plan, report: Report) -> str:
-    snap, cmd = report.snapshots, report.commands
-    small, large = SNAPSHOT_SIZES
-    lines = [
-        f"PostgreSQL {info['postgres']}; fsync={info['fsync']}, "
-        f"synchronous_commit={info['synchronous_commit']}, "
-        f"wal_sync_method={info['wal_sync_method']}, shared_buffers={info['shared_buffers']}",
-        f"machine: {info['cores']} cores; best of {plan.rounds} rounds per side",
-        "",
-        "| load, no snapshots | ours (events/s) | raw psycopg (events/s) | ratio | target |",
-        "|---|---:|---:|---:|---|",
-        *(
-            f"| {r.workload} | {r.ours:,.0f} | {r.raw:,.0f} | {r.ratio:.2f} | {r.status} |"
-            for r in report.loads
-        ),
-        "",
-        f"| load latency (median) | {small:,} events (ms) | {large:,} events (ms) "
-        "| ratio | target |",
-        "|---|---:|---:|---:|---|",
-        f"| {snap.workload} | {snap.small_ms:.3f} | {snap.large_ms:.3f} "
-        f"| {snap.ratio:.2f} | {snap.status} |",
-        "",
-        "| one command per transaction | command (ops/s) | store.append, 1 event (ops/s) "
-        "| command/append | |",
-        "|---|---:|---:|---:|---|",
-        f"| {cmd.workload} | {cmd.ours:,.0f} | {cmd.raw:,.0f} | {cmd.ratio:.2f} "
-        "| (informational) |",
+    tables = [
+        Table("load, no snapshots", (RAW, OURS), RAW, results=loads),
+        Table("load latency (median)", (SMALL, LARGE), SMALL, "ms", [snapshots], decimals=3),
+        Table("one command per transaction", (APPEND, COMMAND), APPEND, "ops/s", [commands]),
     ]
-    return "\n".join(lines)
-
-
-def result_json(result: Result) -> dict[str, Any]:
-    return {
-        "workload": result.workload,
-        "ours": round(result.ours, 1),
-        "raw": round(result.raw, 1),
-        "ratio": round(result.ratio, 3),
-        "target": result.target,
-        "status": result.status,
-    }
-
-
-def as_json(info: dict[str, Any], plan: Plan, report: Report) -> str:
-    snap = report.snapshots
-    return json.dumps(
-        {
-            "server": info,
-            "plan": asdict(plan),
-            "loads": [result_json(result) for result in report.loads],
-            "snapshots": {
-                "workload": snap.workload,
-                "sizes": list(SNAPSHOT_SIZES),
-                "median_ms": [round(snap.small_ms, 4), round(snap.large_ms, 4)],
-                "ratio": round(snap.ratio, 3),
-                "target": snap.target,
-                "status": snap.status,
-            },
-            "commands": {
-                "workload": report.commands.workload,
-                "command_ops": round(report.commands.ours, 1),
-                "append_ops": round(report.commands.raw, 1),
-                "ratio": round(report.commands.ratio, 3),
-                "status": "informational",
-            },
-        },
-        indent=2,
-    )
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("DATABASE_URL", DEFAULT_DSN),
-        help="a server to benchmark on (default: $DATABASE_URL or the local server)",
-    )
-    parser.add_argument("--quick", action="store_true", help="a short run (~30s)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    return parser.parse_args(argv)
+    return Report(facts, plan, tables)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    log(f"benchmarking on {safe_dsn(args.dsn)} ({'quick' if args.quick else 'full'} run)")
-    info, report = run(args.dsn, plan)
-    print(as_json(info, plan, report) if args.json else markdown(info, plan, report))
-    return 0
+    return cli(__doc__.splitlines()[0] if __doc__ else None, run, full=FULL, quick=QUICK, argv=argv)
 
 
 if __name__ == "__main__":

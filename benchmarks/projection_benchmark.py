@@ -13,7 +13,7 @@ commands and appended 200 orders per transaction.
    projection whose ``apply`` does nothing (every category), in events/s,
    against raw psycopg reading the same log: keyset pages of 1,000 over
    ``escore.events`` by ``(tx_id, position)``, the store's columns, tuples
-   with psycopg's default loaders. The ratio says how much of the speed of
+   with jsonb decoded by orjson (as the store does). The ratio says how much of the speed of
    merely reading the log the runner keeps (target 0.7). A diagnostic row
    shows ``store.read_all`` alone (no runner), which splits the gap between
    reading and the runner's transactions and checkpoints.
@@ -45,8 +45,6 @@ best round of each side is reported.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import sys
 import threading
@@ -56,24 +54,29 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 import psycopg
+from psycopg.types.json import set_json_loads
 
 from aggregates.order import Line, Order
+from benchmarks import harness
 from benchmarks.aggregate_benchmark import price_cents, sku
-from benchmarks.store_benchmark import (
-    DEFAULT_DSN,
+from benchmarks.harness import (
     Connection,
     Result,
     Sample,
     Step,
+    Table,
+    Target,
     alternate,
+    cli,
     fresh_database,
     log,
-    ours_pages,
+    machine_facts,
     run_bounded,
-    safe_dsn,
-    server_info,
+    wait_until_visible,
 )
+from benchmarks.store_benchmark import store_pages as ours_pages
 from eventsourcing_core import (
     Checkpoint,
     NewEvent,
@@ -289,10 +292,15 @@ def bench_catch_up(store: PostgresEventStore, conn: Connection, plan: Plan) -> l
         warm_up()
     size = f"{plan.events:,} events, batches of {plan.batch_size:,}"
     best = alternate("catch-up", ours, raw, plan.rounds)
-    results = [Result(f"ProjectionRunner, no-op projection, {size}", *best, CATCH_UP_TARGET)]
+    target = (Target("raw", CATCH_UP_TARGET),)
+    results = [Result(f"ProjectionRunner, no-op projection, {size}", sides(best), targets=target)]
     best = alternate("read_all", read_all, raw, plan.rounds)
-    results.append(Result(f"store.read_all alone, {size}", *best, target=None))
+    results.append(Result(f"store.read_all alone, {size}", sides(best), note="(diagnostic)"))
     return results
+
+
+def sides(best: tuple[float, float]) -> dict[str, float | None]:
+    return {"ours": best[0], "raw": best[1]}
 
 
 def bench_summary(store: PostgresEventStore, plan: Plan) -> Sample:
@@ -482,7 +490,7 @@ def running_batches(runner: ProjectionRunner) -> Iterator[None]:
 def bench_side_effect(dsn: str, plan: Plan) -> list[Latency]:
     """Append -> visible for a fast projection: alone, beside a slow side effect, and as it was."""
     appends, rounds = plan.appends // 4, plan.rounds
-    with bench_database(dsn) as bench:
+    with fresh_database(dsn, BENCH_DATABASE) as bench:
         store = PostgresEventStore.connect(bench)
         fast_store = PostgresEventStore.connect(bench, notify=False)
         slow_store = PostgresEventStore.connect(bench)  # a worker's store wakes the others
@@ -552,53 +560,52 @@ def side_effect_markdown(plan: Plan, latencies: list[Latency]) -> str:
     )
 
 
-# -- the database -------------------------------------------------------------------------------
-
-
-@contextmanager
-def bench_database(dsn: str) -> Iterator[str]:
-    """A fresh, migrated database; dropped when done."""
-    with fresh_database(dsn, BENCH_DATABASE) as bench:
-        yield bench
-
-
 # -- running and reporting ------------------------------------------------------------------------
 
 
-def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], Report]:
+def run(args: argparse.Namespace, plan: Plan) -> harness.Report:
     """Catch-up and the read model on the sample log first, then the latency appends."""
-    with bench_database(dsn) as bench:
+    if args.side_effect:
+        return run_side_effect(args.dsn, plan)
+    with fresh_database(args.dsn, BENCH_DATABASE) as bench:
         store = PostgresEventStore.connect(bench)
         conn = psycopg.connect(bench, autocommit=True)
+        set_json_loads(orjson.loads, conn)  # the same decoder as the store's
         try:
-            info = server_info(conn)
+            info = machine_facts(conn)
             orders = plan.events // EVENTS_PER_ORDER
             log(f"writing {orders:,} orders of {EVENTS_PER_ORDER} events...")
             write_orders(store, orders)
+            wait_until_visible(store, plan.events)
             catch_up_results = bench_catch_up(store, conn, plan)
             summary = bench_summary(store, plan)
             report = Report(catch_up_results, summary, bench_latency(store, bench, plan))
         finally:
             store.close()
             conn.close()
-    return info, report
+    catch_up = Table("catch-up from START", ("raw", "ours"), "raw", results=report.catch_up)
+    return harness.Report(
+        info, plan, [catch_up], sections=[markdown(plan, report)], extra=as_json(report)
+    )
 
 
-def markdown(info: dict[str, Any], plan: Plan, report: Report) -> str:
+def run_side_effect(dsn: str, plan: Plan) -> harness.Report:
+    """Only the latency of a fast projection beside a slow side effect."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        info = machine_facts(conn)
+    latencies = bench_side_effect(dsn, plan)
+    return harness.Report(
+        info,
+        plan,
+        [],
+        sections=[side_effect_markdown(plan, latencies)],
+        extra={"side_effect_latency_ms": [asdict(latency) for latency in latencies]},
+    )
+
+
+def markdown(plan: Plan, report: Report) -> str:
     summary = report.summary
     lines = [
-        f"PostgreSQL {info['postgres']}; fsync={info['fsync']}, "
-        f"synchronous_commit={info['synchronous_commit']}, "
-        f"wal_sync_method={info['wal_sync_method']}, shared_buffers={info['shared_buffers']}",
-        f"machine: {info['cores']} cores; best of {plan.rounds} rounds per side",
-        "",
-        "| catch-up from START | ours (events/s) | raw psycopg read (events/s) | ratio | target |",
-        "|---|---:|---:|---:|---|",
-        *(
-            f"| {r.workload} | {r.ours:,.0f} | {r.raw:,.0f} | {r.ratio:.2f} | {r.status} |"
-            for r in report.catch_up
-        ),
-        "",
         "| read model catch-up | events | seconds | events/s | |",
         "|---|---:|---:|---:|---|",
         f"| OrderSummary, batches of {plan.batch_size:,} | {summary.events:,} "
@@ -615,70 +622,36 @@ def markdown(info: dict[str, Any], plan: Plan, report: Report) -> str:
     return "\n".join(lines)
 
 
-def result_json(result: Result) -> dict[str, Any]:
+def as_json(report: Report) -> dict[str, Any]:
+    summary = report.summary
     return {
-        "workload": result.workload,
-        "ours": round(result.ours, 1),
-        "raw": round(result.raw, 1),
-        "ratio": round(result.ratio, 3),
-        "target": result.target,
-        "status": result.status,
+        "order_summary": {
+            "events": summary.events,
+            "seconds": round(summary.seconds, 3),
+            "rate": round(summary.rate, 1),
+            "status": "informational",
+        },
+        "latency_ms": [
+            {
+                key: round(value, 3) if isinstance(value, float) else value
+                for key, value in asdict(latency).items()
+            }
+            for latency in report.latencies
+        ],
     }
 
 
-def as_json(info: dict[str, Any], plan: Plan, report: Report) -> str:
-    summary = report.summary
-    return json.dumps(
-        {
-            "server": info,
-            "plan": asdict(plan),
-            "catch_up": [result_json(result) for result in report.catch_up],
-            "order_summary": {
-                "events": summary.events,
-                "seconds": round(summary.seconds, 3),
-                "rate": round(summary.rate, 1),
-                "status": "informational",
-            },
-            "latency_ms": [
-                {
-                    key: round(value, 3) if isinstance(value, float) else value
-                    for key, value in asdict(latency).items()
-                }
-                for latency in report.latencies
-            ],
-        },
-        indent=2,
-    )
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("DATABASE_URL", DEFAULT_DSN),
-        help="a server to benchmark on (default: $DATABASE_URL or the local server)",
-    )
-    parser.add_argument("--quick", action="store_true", help="a short run (~30s)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--side-effect",
         action="store_true",
         help="only: a fast projection's latency beside a slow side effect (~1 min)",
     )
-    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    log(f"benchmarking on {safe_dsn(args.dsn)} ({'quick' if args.quick else 'full'} run)")
-    if args.side_effect:
-        latencies = bench_side_effect(args.dsn, plan)
-        print(side_effect_markdown(plan, latencies))
-        return 0
-    info, report = run(args.dsn, plan)
-    print(as_json(info, plan, report) if args.json else markdown(info, plan, report))
-    return 0
+    description = __doc__.splitlines()[0] if __doc__ else None
+    return cli(description, run, full=FULL, quick=QUICK, argv=argv, add_arguments=add_arguments)
 
 
 if __name__ == "__main__":

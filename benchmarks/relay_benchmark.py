@@ -16,14 +16,14 @@ deleted at the end; the queue is purged between rounds).
   recorded events so that only publishing is timed. It reads no log and
   commits no checkpoint, so it is the ceiling; the ratio is informational.
 
-The two alternate (ABBA order) and the best round of each side is reported.
+The two alternate (ABBA order, ``benchmarks/harness.py``) and the best round
+of each side is reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
@@ -37,16 +37,20 @@ import orjson
 import pika
 import psycopg
 
-from benchmarks.store_benchmark import (
-    DEFAULT_DSN,
+from benchmarks.harness import (
+    Report,
+    Result,
     Sample,
+    Table,
+    cli,
     fresh_database,
+    interleave,
     log,
-    new_event,
-    safe_dsn,
-    server_info,
+    machine_facts,
+    wait_until_visible,
 )
-from eventsourcing_core import Checkpoint, PostgresEventStore, RecordedEvent
+from benchmarks.store_benchmark import EVENT, METADATA
+from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore, RecordedEvent
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay, routing_key
 
@@ -78,14 +82,7 @@ class Broker:
     queue: str
 
 
-# -- the database and the broker -------------------------------------------------------
-
-
-@contextmanager
-def bench_database(dsn: str) -> Iterator[str]:
-    """A fresh, migrated database; dropped when done."""
-    with fresh_database(dsn, BENCH_DATABASE) as bench:
-        yield bench
+# -- the broker -------------------------------------------------------------------------
 
 
 @contextmanager
@@ -151,9 +148,15 @@ def fill(store: PostgresEventStore, events: int) -> list[RecordedEvent]:
     for batch in range(events // APPEND_BATCH):
         stream = batch % STREAMS
         store.append(
-            f"order-{stream}", [new_event() for _ in range(APPEND_BATCH)], versions[stream]
+            f"order-{stream}",
+            [
+                NewEvent(EVENT.event_type, EVENT.data, metadata=METADATA)
+                for _ in range(APPEND_BATCH)
+            ],
+            versions[stream],
         )
         versions[stream] += APPEND_BATCH
+    wait_until_visible(store, events)
     recorded: list[RecordedEvent] = []
     after = Checkpoint.START
     while page := store.read_all(after=after, limit=1000):
@@ -211,114 +214,63 @@ def raw(channel: Any, exchange: str, messages: Sequence[Message]) -> Sample:
     return Sample(len(messages), time.perf_counter() - start)
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    ours: float
-    raw: float
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.raw if self.raw > 0 else 0.0
+OURS, RAW = "ours: RabbitRelay", "raw pika"
 
 
-def run(dsn: str, url: str, plan: Plan) -> tuple[dict[str, Any], Result]:
-    with bench_database(dsn) as bench, bench_broker(url) as broker:
+def run(args: argparse.Namespace, plan: Plan) -> Report:
+    with fresh_database(args.dsn, BENCH_DATABASE) as bench, bench_broker(args.amqp) as broker:
         store = PostgresEventStore.connect(bench)
-        relay = RabbitRelay(url, exchange=broker.exchange)
+        relay = RabbitRelay(args.amqp, exchange=broker.exchange)
         try:
             with psycopg.connect(bench) as conn:
-                info = server_info(conn)
+                facts = machine_facts(conn)
             log(f"appending {plan.events:,} events...")
             messages = [message(event) for event in fill(store, plan.events)]
             runner = ProjectionRunner(store, relay, batch_size=BATCH_SIZE)
             runner.setup()
-            with connection(url) as raw_conn:
-                info["rabbitmq"] = raw_conn._impl.server_properties.get("version", b"?")
-                if isinstance(info["rabbitmq"], bytes):
-                    info["rabbitmq"] = info["rabbitmq"].decode()
+            with connection(args.amqp) as raw_conn:
+                version = raw_conn._impl.server_properties.get("version", b"?")
+                facts["rabbitmq"] = version.decode() if isinstance(version, bytes) else version
                 channel = raw_conn.channel()
                 channel.confirm_delivery()
-                best = {"ours": 0.0, "raw": 0.0}
-                for round_number in range(plan.rounds):
-                    order = ("ours", "raw") if round_number % 2 == 0 else ("raw", "ours")
-                    for side in order:
-                        if side == "ours":
-                            sample = ours(runner, plan.events)
-                        else:
-                            sample = raw(channel, broker.exchange, messages)
-                        drain(broker, plan.events)
-                        log(f"  round {round_number + 1} {side}: {sample.rate:,.0f} events/s")
-                        best[side] = max(best[side], sample.rate)
+
+                def drained(sample: Sample) -> Sample:
+                    drain(broker, plan.events)
+                    return sample
+
+                sides = {
+                    OURS: lambda: drained(ours(runner, plan.events)),
+                    RAW: lambda: drained(raw(channel, broker.exchange, messages)),
+                }
+                best = interleave("publish", sides, plan.rounds)
         finally:
             relay.close()
             store.close()
-    return info, Result(best["ours"], best["raw"])
-
-
-# -- reporting -------------------------------------------------------------------------------
-
-
-def markdown(info: dict[str, Any], plan: Plan, result: Result) -> str:
-    return "\n".join(
-        [
-            f"PostgreSQL {info['postgres']}; fsync={info['fsync']}, "
-            f"synchronous_commit={info['synchronous_commit']}, "
-            f"wal_sync_method={info['wal_sync_method']}, shared_buffers={info['shared_buffers']}",
-            f"RabbitMQ {info['rabbitmq']}; machine: {info['cores']} cores",
-            f"{plan.events:,} events, best of {plan.rounds} rounds per side; "
-            f"relay batches of {BATCH_SIZE}; durable queue bound to '#'",
-            "",
-            "| workload | ours: RabbitRelay (events/s) | raw pika (events/s) | ratio |",
-            "|---|---:|---:|---:|",
-            f"| publish with confirms, 1 message at a time | {result.ours:,.0f} "
-            f"| {result.raw:,.0f} | {result.ratio:.2f} |",
-        ]
+    result = Result(
+        "publish with confirms, 1 message at a time", best, OURS, note="(informational)"
     )
+    table = Table("workload", (RAW, OURS), RAW, results=[result])
+    notes = [f"{plan.events:,} events; relay batches of {BATCH_SIZE}; durable queue bound to '#'"]
+    return Report(facts, plan, [table], notes)
 
 
-def as_json(info: dict[str, Any], plan: Plan, result: Result) -> str:
-    return json.dumps(
-        {
-            "server": info,
-            "plan": {"events": plan.events, "rounds": plan.rounds, "batch_size": BATCH_SIZE},
-            "results": [
-                {
-                    "workload": "relay publish with confirms",
-                    "ours": round(result.ours, 1),
-                    "raw": round(result.raw, 1),
-                    "ratio": round(result.ratio, 3),
-                    "target": None,
-                }
-            ],
-        },
-        indent=2,
-    )
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("DATABASE_URL", DEFAULT_DSN),
-        help="a PostgreSQL server (default: $DATABASE_URL or the local server)",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--amqp",
         default=os.environ.get("AMQP_URL", DEFAULT_URL),
         help="a RabbitMQ broker (default: $AMQP_URL or the local broker)",
     )
-    parser.add_argument("--quick", action="store_true", help="1,000 events, 2 rounds")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    log(f"benchmarking on {safe_dsn(args.dsn)} ({'quick' if args.quick else 'full'} run)")
-    info, result = run(args.dsn, args.amqp, plan)
-    print(as_json(info, plan, result) if args.json else markdown(info, plan, result))
-    return 0
+    return cli(
+        __doc__.splitlines()[0] if __doc__ else None,
+        run,
+        full=FULL,
+        quick=QUICK,
+        argv=argv,
+        add_arguments=add_arguments,
+    )
 
 
 if __name__ == "__main__":

@@ -1,74 +1,90 @@
-"""Throughput of the PostgreSQL event store against raw psycopg on a bare table.
+"""The event store against raw psycopg, the ``eventsourcing`` library and a PL/pgSQL peer.
 
-Run: ``python -m benchmarks.store_benchmark [--dsn DSN] [--quick] [--json]``.
+Run: ``python -m benchmarks.store_benchmark [--dsn DSN] [--quick] [--json]``
+(the ``eventsourcing`` column needs ``pip install -e '.[bench]'``; without it
+that column is skipped with a message).
 
 One run, one server, one fresh database (``escore_bench``, dropped at the
-end). Both sides write and read the same rows: the same stream ids and
-versions, a fresh uuid4 and timestamp per event, the same ~150-byte data
-payload and the same metadata object as ``Metadata.to_json`` produces.
+end); all sides run in the same run, their rounds interleaved in rotating
+order after a warm-up of each, the best round of each side reported. Every
+side writes and reads the same events: the same stream ids and versions, a
+fresh time-ordered uuid and timestamp per event, the same ~150-byte data
+object and the metadata object ``Metadata.to_json`` produces, JSON encoded
+and decoded with orjson on every side.
 
-- ours: ``PostgresEventStore`` (validation, orjson, the ``append_to_stream``
-  SQL function with its stream row, version check, three unique and two
-  secondary indexes; ``read_all`` with its gap-safe visibility rule and
-  ``RecordedEvent`` objects).
-- raw: psycopg on ``raw.events``, a table with the same columns and only an
-  identity primary key, written with plain INSERT (autocommit) or COPY, read
-  with keyset pagination into tuples, JSON through psycopg's ``Jsonb`` and
-  default ``json`` loaders: what a careful application would do with no
-  event store at all. It does strictly less work than ours (no version check,
-  no uniqueness, no global-log guarantee), so it is the ceiling; the ratio
-  ours/raw says how much of that ceiling the store keeps.
+- raw psycopg, the ceiling: writes a bare table (``raw.events``, the same
+  columns, an identity primary key and no other index, no version check) by
+  autocommit ``INSERT`` or ``COPY``, jsonb through ``Jsonb`` with
+  ``set_json_dumps(orjson.dumps)``. Reads the store's own rows
+  (``escore.events``, the same columns) by keyset pages or by stream, jsonb
+  decoded by ``set_json_loads(orjson.loads)``, into tuples: no visibility
+  rule, no ``RecordedEvent``.
+- this store: ``PostgresEventStore.append`` at exact versions, ``read_all``,
+  ``read_stream``.
+- ``eventsourcing`` and the PL/pgSQL peer: see ``benchmarks/peers.py``.
 
-Each measurement is bounded in events and seconds; ours and raw alternate
-(ABBA order over the rounds) after a warm-up of both, and the best round of
-each side is reported.
+Every measurement is bounded in events and seconds (``--quick``: under two
+minutes in all).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import orjson
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import TupleRow
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
-from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore, migrate, uuid7
-from eventsourcing_core.postgres.statements import Statements
+from benchmarks import peers
+from benchmarks.harness import (
+    Connection,
+    Measure,
+    Payload,
+    Report,
+    Result,
+    Sample,
+    Step,
+    StreamVersions,
+    Table,
+    Target,
+    cli,
+    fresh_database,
+    interleave,
+    log,
+    machine_facts,
+    run_bounded,
+    run_concurrent,
+    wait_until_visible,
+)
+from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore, uuid7
 
-Connection = psycopg.Connection[TupleRow]
-Step = Callable[[], int]
-"""One unit of work; returns how many events it wrote or read (0: nothing left)."""
-
-DEFAULT_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 BENCH_DATABASE = "escore_bench"
-EVENT_TYPE = "ItemAdded"
-DATA: dict[str, Any] = {
-    "sku": "ABC-123",
-    "quantity": 3,
-    "price": 9.99,
-    "note": "Customer asked for gift wrapping and delivery to the back door, after 6pm.",
-}
+RAW, STORE, ES, PEER = "raw psycopg", "this store", "eventsourcing", "PL/pgSQL peer"
+QUIET = "this store, notify=False"
+SIDES = (RAW, STORE, ES, PEER)
+
 METADATA = Metadata(
     correlation_id=UUID("6f1c8f5e-2f4b-4d7e-9a51-0c3b7f2d9e11"),
     causation_id=UUID("0b9e3a7c-5d21-4f8a-8c6e-41d2a9b7f3c0"),
     headers={"user": "benchmark"},
 )
-METADATA_JSON = METADATA.to_json()
-STREAMS_PER_WRITER = 4
+EVENT = Payload(
+    event_type="ItemAdded",
+    data={
+        "sku": "ABC-123",
+        "quantity": 3,
+        "price": 9.99,
+        "note": "Customer asked for gift wrapping and delivery to the back door, after 6pm.",
+    },
+    metadata=METADATA.to_json(),
+)
 
 RAW_DDL = (
     "CREATE SCHEMA raw",
@@ -93,8 +109,13 @@ RAW_COPY = (
     " data, metadata, created_at) FROM STDIN"
 )
 RAW_PAGE = (
-    "SELECT id, stream_id, version, event_id, event_type, schema_version, data, metadata,"
-    " created_at FROM raw.events WHERE id > %s ORDER BY id LIMIT %s"
+    "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
+    " created_at, position, tx_id FROM escore.events"
+    " WHERE (tx_id, position) > (%s, %s) ORDER BY tx_id, position LIMIT %s"
+)
+RAW_STREAM = (
+    "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
+    " created_at, position, tx_id FROM escore.events WHERE stream_id = %s ORDER BY version"
 )
 
 
@@ -103,170 +124,101 @@ class Plan:
     """How long and how much each measurement may run."""
 
     rounds: int
+    read_rounds: int
     seconds: float
     max_events: int
     batch_size: int
     writers: int
     read_events: int
     page_size: int
+    stream_events: int
     read_seconds: float
-    warmup_ops: int
+    stream_seconds: float
     warmup_seconds: float
 
 
 FULL = Plan(
-    rounds=3,
-    seconds=4.0,
+    rounds=4,
+    read_rounds=12,
+    seconds=3.0,
     max_events=200_000,
     batch_size=100,
     writers=8,
     read_events=100_000,
     page_size=1000,
+    stream_events=1000,
     read_seconds=30.0,
-    warmup_ops=40,
+    stream_seconds=0.5,
     warmup_seconds=0.5,
 )
 QUICK = Plan(
     rounds=2,
+    read_rounds=12,
     seconds=1.0,
     max_events=50_000,
     batch_size=100,
     writers=8,
     read_events=20_000,
     page_size=1000,
+    stream_events=1000,
     read_seconds=10.0,
-    warmup_ops=20,
+    stream_seconds=0.25,
     warmup_seconds=0.3,
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """What one measurement did: events over seconds."""
+@dataclass
+class Sides:
+    """Every side's handles: stores, recorders and plain connections."""
 
-    events: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The best rate of each side for one workload, and the ratio we aim for."""
-
-    workload: str
-    ours: float
-    raw: float
-    target: float | None
+    store: PostgresEventStore
+    quiet: PostgresEventStore
+    shared: PostgresEventStore
+    shared_quiet: PostgresEventStore
+    es: peers.EventsourcingSide | None
+    conns: list[Connection]
 
     @property
-    def ratio(self) -> float:
-        return self.ours / self.raw if self.raw > 0 else 0.0
-
-    @property
-    def status(self) -> str:
-        if self.target is None:
-            return "(diagnostic)"
-        return f">= {self.target:.2f} " + ("PASS" if self.ratio >= self.target else "BELOW")
+    def conn(self) -> Connection:
+        return self.conns[0]
 
 
-class StreamVersions:
-    """A writer's streams, visited in turn, with the version each has reached."""
-
-    def __init__(self, prefix: str, count: int = STREAMS_PER_WRITER) -> None:
-        self._streams = [f"{prefix}-{index}" for index in range(count)]
-        self._versions = dict.fromkeys(self._streams, 0)
-        self._turn = 0
-
-    def take(self, events: int) -> tuple[str, int]:
-        """The next stream and its current version; the version then advances by ``events``."""
-        stream = self._streams[self._turn % len(self._streams)]
-        self._turn += 1
-        version = self._versions[stream]
-        self._versions[stream] = version + events
-        return stream, version
+# -- the units of work -------------------------------------------------------------------
 
 
-# -- the two sides' units of work ------------------------------------------------
-
-
-def new_event() -> NewEvent:
-    return NewEvent(EVENT_TYPE, DATA, metadata=METADATA)
-
-
-def raw_row(stream_id: str, version: int) -> tuple[Any, ...]:
-    """One bare-table row, built as a psycopg user would (Jsonb with json.dumps)."""
-    return (
-        stream_id,
-        version,
-        uuid4(),
-        EVENT_TYPE,
-        1,
-        Jsonb(DATA),
-        Jsonb(METADATA_JSON),
-        datetime.now(UTC),
-    )
-
-
-def ours_append(store: PostgresEventStore, streams: StreamVersions, size: int) -> Step:
-    """Append ``size`` events to the next stream at its exact expected version."""
+def store_append(store: PostgresEventStore, streams: StreamVersions, size: int) -> Step:
+    """``size`` events to the next stream at its exact expected version."""
 
     def step() -> int:
         stream, version = streams.take(size)
-        store.append(stream, [new_event() for _ in range(size)], version)
+        events = [NewEvent(EVENT.event_type, EVENT.data, metadata=METADATA) for _ in range(size)]
+        store.append(stream, events, version)
         return size
 
     return step
 
 
-def sql_append(
-    conn: Connection, statements: Statements, streams: StreamVersions, *, table_lock: bool = False
-) -> Step:
-    """The store's one-event append statement called directly, JSON encoded once.
-
-    Not a side of its own: it shows how much of an append's cost is the
-    server's (the append function, stream row and indexes) and how much the
-    store's Python code adds on top. With ``table_lock`` every append first
-    locks the events table, as the ``eventsourcing`` library does to keep its
-    log gap-safe: what serializing all writers would cost on this server.
-    """
-    data, metadata = orjson.dumps(DATA).decode(), orjson.dumps(METADATA_JSON).decode()
-    lock = sql.SQL("LOCK TABLE {}.events IN EXCLUSIVE MODE").format(
-        sql.Identifier(statements.schema)
+def raw_row(stream_id: str, version: int) -> tuple[Any, ...]:
+    return (
+        stream_id,
+        version,
+        uuid7(),
+        EVENT.event_type,
+        1,
+        Jsonb(EVENT.data),
+        Jsonb(EVENT.metadata),
+        datetime.now(UTC),
     )
 
-    def step() -> int:
-        stream, version = streams.take(1)
-        row = (stream, version, uuid7(), EVENT_TYPE, 1, data, metadata, datetime.now(UTC), False)
-        if table_lock:
-            with conn.transaction():
-                conn.execute(lock)
-                conn.execute(statements.append_one, row)
-        else:
-            conn.execute(statements.append_one, row)
-        return 1
 
-    return step
-
-
-def raw_insert(conn: Connection, streams: StreamVersions) -> Step:
-    """One autocommit INSERT: one row, one statement, one transaction."""
-
-    def step() -> int:
-        stream, version = streams.take(1)
-        conn.execute(RAW_INSERT, raw_row(stream, version + 1))
-        return 1
-
-    return step
-
-
-def raw_copy(conn: Connection, streams: StreamVersions, size: int) -> Step:
-    """One autocommit COPY of ``size`` rows: one statement, one transaction."""
+def raw_append(conn: Connection, streams: StreamVersions, size: int) -> Step:
+    """One autocommit ``INSERT`` of one row, or one autocommit ``COPY`` of ``size`` rows."""
 
     def step() -> int:
         stream, version = streams.take(size)
+        if size == 1:
+            conn.execute(RAW_INSERT, raw_row(stream, version + 1))
+            return 1
         with conn.cursor() as cursor, cursor.copy(RAW_COPY) as copy:
             for offset in range(1, size + 1):
                 copy.write_row(raw_row(stream, version + offset))
@@ -275,8 +227,8 @@ def raw_copy(conn: Connection, streams: StreamVersions, size: int) -> Step:
     return step
 
 
-def ours_pages(store: PostgresEventStore, page_size: int) -> Step:
-    """Read the global log page by page from the start; 0 once a page comes back empty."""
+def store_pages(store: PostgresEventStore, page_size: int) -> Step:
+    """The global log page by page from the start; 0 once a page comes back empty."""
     after = Checkpoint.START
 
     def step() -> int:
@@ -290,330 +242,255 @@ def ours_pages(store: PostgresEventStore, page_size: int) -> Step:
 
 
 def raw_pages(conn: Connection, page_size: int) -> Step:
-    """Keyset pagination over the bare table into tuples; 0 once a page comes back empty."""
-    after = 0
+    """Keyset pages over the store's rows into tuples; 0 once a page comes back empty."""
+    after = (0, 0)
 
     def step() -> int:
         nonlocal after
-        rows = conn.execute(RAW_PAGE, (after, page_size)).fetchall()
+        rows = conn.execute(RAW_PAGE, (*after, page_size)).fetchall()
         if rows:
-            after = rows[-1][0]
+            after = (rows[-1][9], rows[-1][8])
         return len(rows)
 
     return step
 
 
-# -- measuring -------------------------------------------------------------------------
+def store_stream(store: PostgresEventStore, stream: str) -> Step:
+    return lambda: len(store.read_stream(stream))
 
 
-def run_bounded(step: Step, max_events: int, seconds: float) -> Sample:
-    """Repeat ``step`` until ``max_events``, ``seconds`` or a step that does nothing."""
-    events = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while events < max_events and time.perf_counter() < deadline:
-        done = step()
-        if done == 0:
-            break
-        events += done
-    return Sample(events, time.perf_counter() - start)
-
-
-def run_concurrent(steps: Sequence[Step], max_events: int, seconds: float) -> Sample:
-    """Run each step in its own thread, started together; total events over wall time."""
-    barrier = threading.Barrier(len(steps) + 1)
-    samples: list[Sample] = []
-    errors: list[BaseException] = []
-
-    def work(step: Step) -> None:
-        barrier.wait()
-        try:
-            samples.append(run_bounded(step, max_events // len(steps), seconds))
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(step,)) for step in steps]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise errors[0]
-    return Sample(sum(sample.events for sample in samples), elapsed)
-
-
-def alternate(
-    name: str, ours: Callable[[], Sample], raw: Callable[[], Sample], rounds: int
-) -> tuple[float, float]:
-    """Measure both sides ``rounds`` times in ABBA order; the best rate of each."""
-    best = {"ours": 0.0, "raw": 0.0}
-    sides = {"ours": ours, "raw": raw}
-    for round_number in range(rounds):
-        order = ("ours", "raw") if round_number % 2 == 0 else ("raw", "ours")
-        for side in order:
-            sample = sides[side]()
-            log(f"  {name} round {round_number + 1} {side}: {sample.rate:,.0f} events/s")
-            best[side] = max(best[side], sample.rate)
-    return best["ours"], best["raw"]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def raw_stream(conn: Connection, stream: str) -> Step:
+    return lambda: len(conn.execute(RAW_STREAM, (stream,)).fetchall())
 
 
 # -- the workloads -------------------------------------------------------------------------
 
 
-def bench_single(store: PostgresEventStore, conn: Connection, plan: Plan) -> Result:
-    ours = ours_append(store, StreamVersions("single"), 1)
-    raw = raw_insert(conn, StreamVersions("single"))
-    run_bounded(ours, plan.warmup_ops, plan.seconds)
-    run_bounded(raw, plan.warmup_ops, plan.seconds)
-    best = alternate(
-        "single",
-        lambda: run_bounded(ours, plan.max_events, plan.seconds),
-        lambda: run_bounded(raw, plan.max_events, plan.seconds),
-        plan.rounds,
-    )
-    return Result("1 event/tx, 1 writer", *best, target=0.8)
+def measure_all(
+    name: str,
+    steps: Mapping[str, Step],
+    plan: Plan,
+    *,
+    max_events: int | None = None,
+    rounds: int | None = None,
+    seconds: float | None = None,
+) -> dict[str, float]:
+    """Warm every side up, then interleave timed rounds of all of them."""
+    limit = plan.max_events if max_events is None else max_events
+    duration = plan.seconds if seconds is None else seconds
+    for step in steps.values():
+        run_bounded(step, limit, plan.warmup_seconds)
+    sides: dict[str, Measure] = {
+        side: (lambda step=step: run_bounded(step, limit, duration))  # type: ignore[misc]
+        for side, step in steps.items()
+    }
+    return interleave(name, sides, plan.rounds if rounds is None else rounds)
 
 
-def bench_batch(store: PostgresEventStore, conn: Connection, plan: Plan) -> Result:
-    size = plan.batch_size
-    ours = ours_append(store, StreamVersions("batch"), size)
-    raw = raw_copy(conn, StreamVersions("batch"), size)
-    run_bounded(ours, plan.warmup_ops * size, plan.seconds)
-    run_bounded(raw, plan.warmup_ops * size, plan.seconds)
-    best = alternate(
-        "batch",
-        lambda: run_bounded(ours, plan.max_events, plan.seconds),
-        lambda: run_bounded(raw, plan.max_events, plan.seconds),
-        plan.rounds,
-    )
-    return Result(f"{size} events/tx, 1 writer (raw: COPY)", *best, target=0.6)
+def measure_concurrent(
+    name: str, steps: Mapping[str, Sequence[Step]], plan: Plan
+) -> dict[str, float]:
+    for writers in steps.values():
+        run_concurrent(writers, plan.max_events, plan.warmup_seconds)
+    sides: dict[str, Measure] = {
+        side: (lambda w=writers: run_concurrent(w, plan.max_events, plan.seconds))  # type: ignore[misc]
+        for side, writers in steps.items()
+    }
+    return interleave(name, sides, plan.rounds)
 
 
-def bench_concurrent(store: PostgresEventStore, conns: Sequence[Connection], plan: Plan) -> Result:
-    ours = [ours_append(store, StreamVersions(f"writer{i}"), 1) for i in range(len(conns))]
-    raw = [raw_insert(conn, StreamVersions(f"writer{i}")) for i, conn in enumerate(conns)]
-    run_concurrent(ours, plan.max_events, plan.warmup_seconds)
-    run_concurrent(raw, plan.max_events, plan.warmup_seconds)
-    best = alternate(
-        "concurrent",
-        lambda: run_concurrent(ours, plan.max_events, plan.seconds),
-        lambda: run_concurrent(raw, plan.max_events, plan.seconds),
-        plan.rounds,
-    )
-    return Result(f"1 event/tx, {len(conns)} writers", *best, target=0.8)
-
-
-def bench_concurrent_sql(
-    statements: Statements, conns: Sequence[Connection], plan: Plan, *, table_lock: bool = False
-) -> Result:
-    """8 writers calling the append function directly: the server's share of the gap."""
-    prefix = "locked" if table_lock else "sql"
-    ours = [
-        sql_append(conn, statements, StreamVersions(f"{prefix}{i}"), table_lock=table_lock)
-        for i, conn in enumerate(conns)
+def with_quiet(workload: str, best: dict[str, float], targets: tuple[Target, ...]) -> list[Result]:
+    """The workload's row, and the diagnostic row of the store without its wake-up."""
+    quiet = best.pop(QUIET)
+    cost = 1 - best[STORE] / quiet if quiet else 0.0
+    note = f"(diagnostic) the default's wake-up costs {cost:.0%} of this rate"
+    return [
+        Result(workload, best, STORE, targets),
+        Result(
+            f"{workload}: store with notify=False", {RAW: best[RAW], STORE: quiet}, STORE, note=note
+        ),
     ]
-    raw = [raw_insert(conn, StreamVersions(f"{prefix}{i}")) for i, conn in enumerate(conns)]
-    run_concurrent(ours, plan.max_events, plan.warmup_seconds)
-    best = alternate(
-        f"concurrent {prefix}",
-        lambda: run_concurrent(ours, plan.max_events, plan.seconds),
-        lambda: run_concurrent(raw, plan.max_events, plan.seconds),
-        plan.rounds,
+
+
+def bench_single(sides: Sides, plan: Plan) -> list[Result]:
+    steps = {
+        RAW: raw_append(sides.conn, StreamVersions("single"), 1),
+        STORE: store_append(sides.store, StreamVersions("single"), 1),
+        QUIET: store_append(sides.quiet, StreamVersions("quiet"), 1),
+        PEER: peers.peer_append(sides.conn, StreamVersions("single"), 1, EVENT),
+    }
+    if sides.es is not None:
+        steps[ES] = sides.es.append(StreamVersions("single"), 1, EVENT)
+    best = measure_all("1 writer", steps, plan)
+    return with_quiet(
+        "1 event per transaction, 1 writer", best, (Target(RAW, 0.8), Target(PEER, 1.5))
     )
-    how = "behind LOCK TABLE (a global lock)" if table_lock else "called directly"
-    return Result(f"append function {how}, {len(conns)} writers", *best, target=None)
 
 
-def bench_read(store: PostgresEventStore, conn: Connection, plan: Plan) -> Result:
-    """Read both logs to the end (each holds exactly ``plan.read_events`` events)."""
+def bench_concurrent(sides: Sides, plan: Plan) -> list[Result]:
+    def each(make: Callable[[int], Step]) -> list[Step]:
+        return [make(index) for index in range(plan.writers)]
 
-    def ours() -> Sample:
-        return checked_read(ours_pages(store, plan.page_size), plan)
-
-    def raw() -> Sample:
-        return checked_read(raw_pages(conn, plan.page_size), plan)
-
-    ours()
-    raw()
-    best = alternate("read", ours, raw, plan.rounds)
-    return Result(f"read global log, pages of {plan.page_size}", *best, target=0.7)
-
-
-def checked_read(step: Step, plan: Plan) -> Sample:
-    sample = run_bounded(step, plan.read_events + plan.page_size, plan.read_seconds)
-    if sample.events != plan.read_events:
-        log(f"  warning: read {sample.events} events of {plan.read_events} (time limit?)")
-    return sample
+    conns = sides.conns
+    steps = {
+        RAW: each(lambda i: raw_append(conns[i], StreamVersions(f"w{i}"), 1)),
+        STORE: each(lambda i: store_append(sides.shared, StreamVersions(f"w{i}"), 1)),
+        QUIET: each(lambda i: store_append(sides.shared_quiet, StreamVersions(f"q{i}"), 1)),
+        PEER: each(lambda i: peers.peer_append(conns[i], StreamVersions(f"w{i}"), 1, EVENT)),
+    }
+    if (es := sides.es) is not None:
+        steps[ES] = each(lambda i: es.append(StreamVersions(f"w{i}"), 1, EVENT))
+    best = measure_concurrent(f"{plan.writers} writers", steps, plan)
+    return with_quiet(f"1 event per transaction, {plan.writers} writers", best, (Target(RAW, 0.6),))
 
 
-def fill_for_reads(store: PostgresEventStore, conn: Connection, plan: Plan) -> None:
-    """Write ``plan.read_events`` events on both sides, in batches of one page."""
+def bench_batch(sides: Sides, plan: Plan) -> Result:
+    size = plan.batch_size
+    steps = {
+        RAW: raw_append(sides.conn, StreamVersions("batch"), size),
+        STORE: store_append(sides.store, StreamVersions("batch"), size),
+        PEER: peers.peer_append(sides.conn, StreamVersions("batch"), size, EVENT),
+    }
+    if sides.es is not None:
+        steps[ES] = sides.es.append(StreamVersions("batch"), size, EVENT)
+    best = measure_all(f"{size}/tx", steps, plan)
+    return Result(
+        f"{size} events per transaction (raw: COPY)",
+        best,
+        STORE,
+        (Target(RAW, 0.6), Target(ES, 1.5)),
+    )
+
+
+def bench_read_log(sides: Sides, plan: Plan) -> Result:
+    """Each side reads its whole log (exactly ``plan.read_events`` events) in pages."""
     size = plan.page_size
-    batches = plan.read_events // size
-    ours = ours_append(store, StreamVersions("read", batches), size)
-    raw = raw_copy(conn, StreamVersions("read", batches), size)
-    for _ in range(batches):
-        ours()
-        raw()
+    makers: dict[str, Callable[[], Step]] = {
+        RAW: lambda: raw_pages(sides.conn, size),
+        STORE: lambda: store_pages(sides.store, size),
+        PEER: lambda: peers.peer_pages(sides.conn, size),
+    }
+    if (es := sides.es) is not None:
+        makers[ES] = lambda: es.pages(size)
+    best = read_all_sides("read log", makers, plan.read_events, plan)
+    return Result(
+        f"read the global log, pages of {size:,}", best, STORE, (Target(RAW, 0.8), Target(ES, 1.0))
+    )
+
+
+def bench_read_stream(sides: Sides, plan: Plan) -> Result:
+    stream, events = "read-0", plan.stream_events
+    steps = {
+        RAW: raw_stream(sides.conn, stream),
+        STORE: store_stream(sides.store, stream),
+        PEER: peers.peer_stream(sides.conn, stream, events),
+    }
+    if sides.es is not None:
+        steps[ES] = sides.es.stream(stream)
+    for side, step in steps.items():
+        if (count := step()) != events:
+            raise RuntimeError(f"{side} read {count} events of stream {stream}, not {events}")
+    best = measure_all(
+        "read_stream",
+        steps,
+        plan,
+        max_events=sys.maxsize,
+        rounds=plan.read_rounds,
+        seconds=plan.stream_seconds,
+    )
+    return Result(f"read_stream, a {events:,}-event stream", best, STORE, (Target(RAW, 0.8),))
+
+
+def read_all_sides(
+    name: str, makers: Mapping[str, Callable[[], Step]], events: int, plan: Plan
+) -> dict[str, float]:
+    def to_end(side: str) -> Sample:
+        sample = run_bounded(makers[side](), events + plan.page_size, plan.read_seconds)
+        if sample.events != events:
+            raise RuntimeError(f"{side} read {sample.events:,} events of {events:,}")
+        return sample
+
+    for side in makers:
+        to_end(side)
+    sides: dict[str, Measure] = {side: (lambda s=side: to_end(s)) for side in makers}  # type: ignore[misc]
+    return interleave(name, sides, plan.read_rounds)
+
+
+def fill_for_reads(sides: Sides, plan: Plan) -> None:
+    """``plan.read_events`` events on every side, in streams of ``plan.stream_events``."""
+    size = plan.stream_events
+    count = plan.read_events // size
+    store = store_append(sides.store, StreamVersions("read", count), size)
+    es = None if sides.es is None else sides.es.append(StreamVersions("read", count), size, EVENT)
+    for index in range(count):
+        store()
+        peers.peer_fill(sides.conn, f"read-{index}", size, EVENT)
+        if es is not None:
+            es()
+    wait_until_visible(sides.store, plan.read_events)
 
 
 # -- the database ------------------------------------------------------------------------
 
 
-def server_dsn(dsn: str, dbname: str) -> str:
-    return make_conninfo(dsn, dbname=dbname)
+def connect(dsn: str) -> Connection:
+    """A raw connection: autocommit, JSON through orjson both ways."""
+    conn = psycopg.connect(dsn, autocommit=True)
+    set_json_dumps(orjson.dumps, conn)
+    set_json_loads(orjson.loads, conn)
+    return conn
 
 
 @contextmanager
-def fresh_database(dsn: str, dbname: str) -> Iterator[str]:
-    """A new database ``dbname`` on the server of ``dsn``, migrated; dropped when done."""
-    name = sql.Identifier(dbname)
-    with psycopg.connect(dsn, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    try:
-        bench = server_dsn(dsn, dbname)
-        migrate.upgrade(bench)
-        yield bench
-    finally:
-        with psycopg.connect(dsn, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+def open_sides(bench: str, plan: Plan) -> Iterator[Sides]:
+    with ExitStack() as stack:
+        conns = [stack.enter_context(connect(bench)) for _ in range(plan.writers)]
+        for statement in RAW_DDL:
+            conns[0].execute(statement)
+        peers.create_peer(conns[0])
 
+        def store(**options: Any) -> PostgresEventStore:
+            opened = PostgresEventStore.connect(bench, **options)
+            stack.callback(opened.close)
+            return opened
 
-@contextmanager
-def bench_database(dsn: str) -> Iterator[str]:
-    """A fresh, migrated database with the bare table; dropped when done."""
-    with fresh_database(dsn, BENCH_DATABASE) as bench:
-        with psycopg.connect(bench, autocommit=True) as conn:
-            for statement in RAW_DDL:
-                conn.execute(statement)
-        yield bench
-
-
-def server_info(conn: Connection) -> dict[str, Any]:
-    row = conn.execute(
-        "SELECT current_setting('server_version'), current_setting('fsync'),"
-        " current_setting('synchronous_commit'), current_setting('wal_sync_method'),"
-        " current_setting('shared_buffers')"
-    ).fetchone()
-    assert row is not None
-    keys = ("postgres", "fsync", "synchronous_commit", "wal_sync_method", "shared_buffers")
-    return {**dict(zip(keys, row, strict=True)), "cores": os.cpu_count()}
-
-
-def index_counts(conn: Connection) -> dict[str, int]:
-    rows = conn.execute(
-        "SELECT schemaname, count(*) FROM pg_indexes"
-        " WHERE (schemaname, tablename) IN (('escore', 'events'), ('raw', 'events'))"
-        " GROUP BY schemaname"
-    ).fetchall()
-    return {f"{schema}.events": int(count) for schema, count in rows}
-
-
-# -- running and reporting -------------------------------------------------------------------
-
-
-def run(dsn: str, plan: Plan) -> tuple[dict[str, Any], list[Result]]:
-    """Every workload, reads first (so both logs hold exactly the events to read)."""
-    with bench_database(dsn) as bench:
-        # Opened as an application would: under one thread its pool stays at one connection.
-        store = PostgresEventStore.connect(bench)
-        shared = PostgresEventStore.connect(bench, min_size=plan.writers, max_size=plan.writers)
-        conns = [psycopg.connect(bench, autocommit=True) for _ in range(plan.writers)]
-        try:
-            info = server_info(conns[0])
-            info["indexes"] = index_counts(conns[0])
-            log(f"filling {plan.read_events:,} events on each side...")
-            fill_for_reads(store, conns[0], plan)
-            results = [bench_read(store, conns[0], plan)]
-            results.append(bench_single(store, conns[0], plan))
-            results.append(bench_batch(store, conns[0], plan))
-            results.append(bench_concurrent(shared, conns, plan))
-            statements = Statements.for_schema(store.schema)
-            results.append(bench_concurrent_sql(statements, conns, plan))
-            results.append(bench_concurrent_sql(statements, conns, plan, table_lock=True))
-        finally:
-            store.close()
-            shared.close()
-            for conn in conns:
-                conn.close()
-    return info, results
-
-
-def markdown(info: dict[str, Any], plan: Plan, results: Sequence[Result]) -> str:
-    lines = [
-        f"PostgreSQL {info['postgres']}; fsync={info['fsync']}, "
-        f"synchronous_commit={info['synchronous_commit']}, "
-        f"wal_sync_method={info['wal_sync_method']}, shared_buffers={info['shared_buffers']}",
-        f"machine: {info['cores']} cores; indexes: {info['indexes']}",
-        f"best of {plan.rounds} rounds per side, ~{plan.seconds:g}s each (reads: "
-        f"{plan.read_events:,} events)",
-        "",
-        "| workload | ours (events/s) | raw psycopg (events/s) | ratio | target |",
-        "|---|---:|---:|---:|---|",
-    ]
-    for result in results:
-        lines.append(
-            f"| {result.workload} | {result.ours:,.0f} | {result.raw:,.0f} "
-            f"| {result.ratio:.2f} | {result.status} |"
+        es = None
+        if peers.eventsourcing_installed():
+            conns[0].execute(f"CREATE SCHEMA {peers.ES_SCHEMA}")
+            es = peers.EventsourcingSide(bench, pool_size=plan.writers)
+            stack.callback(es.close)
+        else:
+            log(f"eventsourcing is not installed: its column is skipped ({peers.ES_INSTALL})")
+        pool = {"min_size": plan.writers, "max_size": plan.writers}
+        yield Sides(
+            # Opened as an application would: under one thread its pool keeps one connection.
+            store=store(),
+            quiet=store(notify=False),
+            shared=store(**pool),
+            shared_quiet=store(notify=False, **pool),
+            es=es,
+            conns=conns,
         )
-    return "\n".join(lines)
 
 
-def as_json(info: dict[str, Any], plan: Plan, results: Sequence[Result]) -> str:
-    return json.dumps(
-        {
-            "server": info,
-            "plan": {"rounds": plan.rounds, "seconds": plan.seconds, "reads": plan.read_events},
-            "results": [
-                {
-                    "workload": r.workload,
-                    "ours": round(r.ours, 1),
-                    "raw": round(r.raw, 1),
-                    "ratio": round(r.ratio, 3),
-                    "target": r.target,
-                    "status": r.status,
-                }
-                for r in results
-            ],
-        },
-        indent=2,
-    )
-
-
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("DATABASE_URL", DEFAULT_DSN),
-        help="a server to benchmark on (default: $DATABASE_URL or the local server)",
-    )
-    parser.add_argument("--quick", action="store_true", help="a short run (~30s)")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    return parser.parse_args(argv)
+def run(args: argparse.Namespace, plan: Plan) -> Report:
+    """Reads first (so every log holds exactly the events to read), then the writes."""
+    with fresh_database(args.dsn, BENCH_DATABASE) as bench, open_sides(bench, plan) as sides:
+        facts = machine_facts(sides.conn)
+        log(f"filling {plan.read_events:,} events on each side...")
+        fill_for_reads(sides, plan)
+        results = [bench_read_log(sides, plan), bench_read_stream(sides, plan)]
+        results += bench_single(sides, plan)
+        results += bench_concurrent(sides, plan)
+        results.append(bench_batch(sides, plan))
+        installed = sides.es is not None
+    table = Table("workload", SIDES, RAW, results=results)
+    notes = [] if installed else [f"eventsourcing not installed: `{peers.ES_INSTALL}`"]
+    return Report(facts, plan, [table], notes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    plan = QUICK if args.quick else FULL
-    log(f"benchmarking on {safe_dsn(args.dsn)} ({'quick' if args.quick else 'full'} run)")
-    info, results = run(args.dsn, plan)
-    print(as_json(info, plan, results) if args.json else markdown(info, plan, results))
-    return 0
-
-
-def safe_dsn(dsn: str) -> str:
-    """The DSN without its password, for the log."""
-    params = conninfo_to_dict(dsn)
-    params.pop("password", None)
-    return " ".join(f"{key}={value}" for key, value in params.items())
+    return cli(__doc__.splitlines()[0] if __doc__ else None, run, full=FULL, quick=QUICK, argv=argv)
 
 
 if __name__ == "__main__":

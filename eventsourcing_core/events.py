@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -77,19 +77,53 @@ class Metadata:
 
     @classmethod
     def from_json(cls, raw: JsonObject) -> Metadata:
-        """Rebuild metadata from its stored JSON object."""
+        """Rebuild metadata from its stored JSON object (once per event read: kept cheap)."""
         correlation = raw.get("correlation_id")
         causation = raw.get("causation_id")
-        if not (correlation or causation or raw.get("headers")):
-            return _NO_METADATA  # most events carry none: share one immutable instance
-        return cls(
-            correlation_id=UUID(correlation) if correlation else None,
-            causation_id=UUID(causation) if causation else None,
-            headers=raw.get("headers") or {},
+        headers = raw.get("headers")
+        if not (correlation or causation or headers):
+            return NO_METADATA  # most events carry none: share one immutable instance
+        return metadata_of(
+            UUID(correlation) if correlation else None,
+            UUID(causation) if causation else None,
+            headers or {},
         )
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # The shared empty instance holds a read-only mapping, which cannot be
+        # pickled: pickle it by name, so it also unpickles as the same object.
+        if self is NO_METADATA:
+            return "NO_METADATA"
+        return (Metadata, (self.correlation_id, self.causation_id, self.headers))
 
-_NO_METADATA = Metadata(headers=MappingProxyType({}))
+
+NO_METADATA = Metadata(headers=MappingProxyType({}))
+"""The metadata of an event that carries none: one shared, immutable instance."""
+
+
+class _MetadataBuilder:
+    """Builds a ``Metadata`` without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each field with an ``object.__setattr__`` call,
+    which a read pays for every event. This class has Metadata's slots, fills
+    them with plain assignments, then becomes a ``Metadata``: an ordinary
+    frozen instance, like any other (tested).
+    """
+
+    __slots__ = Metadata.__slots__
+
+    def __init__(
+        self, correlation_id: UUID | None, causation_id: UUID | None, headers: JsonObject
+    ) -> None:
+        self.correlation_id = correlation_id
+        self.causation_id = causation_id
+        self.headers = headers
+        self.__class__ = Metadata  # type: ignore[assignment]
+
+
+metadata_of: Callable[[UUID | None, UUID | None, JsonObject], Metadata]
+metadata_of = _MetadataBuilder  # type: ignore[assignment]
+"""``Metadata(correlation_id, causation_id, headers)`` for readers: the same, cheaper."""
 
 
 @dataclass(frozen=True, slots=True)

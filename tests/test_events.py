@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import time
 import uuid
+from uuid import uuid4
 
-from eventsourcing_core import Checkpoint, NewEvent, category_of, uuid7
+import pytest
+
+from eventsourcing_core import Checkpoint, Metadata, NewEvent, category_of, uuid7
+from eventsourcing_core.events import NO_METADATA
 
 
 def test_default_event_ids_are_version_7_uuids_ordered_by_time() -> None:
@@ -36,3 +42,21 @@ def test_the_category_is_the_stream_id_up_to_the_first_dash() -> None:
     assert category_of("order-42") == "order"
     assert category_of("inventory-sku-9") == "inventory"
     assert category_of("orders") == "orders"
+
+
+def test_metadata_read_back_from_json_is_an_ordinary_frozen_metadata() -> None:
+    original = Metadata(uuid4(), uuid4(), {"user": "alice"})
+
+    read = Metadata.from_json(original.to_json())
+
+    assert type(read) is Metadata
+    assert read == original
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.headers = {}  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(read)) == original
+
+
+def test_metadata_of_nothing_reads_back_as_the_shared_instance() -> None:
+    assert Metadata.from_json(Metadata().to_json()) is NO_METADATA
+    assert pickle.loads(pickle.dumps(NO_METADATA)) is NO_METADATA
+    assert Metadata() == NO_METADATA

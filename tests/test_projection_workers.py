@@ -54,10 +54,10 @@ def _advisory_holders(dsn: str) -> int:
 
 
 def test_advisory_locks_in_another_database_are_not_counted(dsn: str, empty_dsn: str) -> None:
-    named = {"application_name": "escore worker 1"}  # as a worker names its lock connection
-    with psycopg.connect(empty_dsn, **named) as elsewhere:
+    named = "escore worker 1"  # as a worker names its lock connection
+    with psycopg.connect(empty_dsn, application_name=named) as elsewhere:
         elsewhere.execute("SELECT pg_advisory_lock(42)")
-        with psycopg.connect(dsn, **named) as here:
+        with psycopg.connect(dsn, application_name=named) as here:
             here.execute("SELECT pg_advisory_lock(42)")
             assert _advisory_holders(dsn) == 1
 

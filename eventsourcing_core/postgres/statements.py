@@ -84,9 +84,17 @@ from psycopg import sql
 
 from eventsourcing_core.migrate import VERSION_TABLE
 
+# What a read returns per event (built by _EventRow in store.py). The server
+# takes the metadata object apart: its ids come back as uuid columns, which
+# psycopg decodes in C (parsing them from JSON strings in Python cost more than
+# the rest of the row), and its headers as JSON text, parsed only when not
+# empty. Measured per 1,000-event page, this beat decoding the whole metadata
+# object with orjson, and casting empty strings to NULL (which Metadata.to_json
+# never writes) cost more than it was worth.
 EVENT_COLUMNS = sql.SQL(
-    "stream_id, version, event_id, event_type, data, metadata, schema_version, created_at, "
-    "position, tx_id"
+    "stream_id, version, event_id, event_type, data, schema_version, created_at, position, "
+    "tx_id, (metadata->>'correlation_id')::uuid AS correlation_id, "
+    "(metadata->>'causation_id')::uuid AS causation_id, metadata->>'headers' AS headers"
 )
 
 # Arrays go in binary (%b): psycopg's text array encoding escapes every
