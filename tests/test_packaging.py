@@ -100,8 +100,9 @@ def _venv_with(tmp_path: Path, *install: str) -> Path:
 def _strict_mypy(python: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "service.py").write_text(USER_CODE)
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--python-executable", str(python)]
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--python-executable", str(python), "service.py"],
+        [*mypy, "service.py"],
         cwd=tmp_path / "app",
         capture_output=True,
         text=True,
