@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Self
+from typing import Any
 
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.errors import DomainError
@@ -33,11 +33,7 @@ class Line:
 @dataclass(frozen=True)
 class OrderPlaced(DomainEvent):
     user_id: str
-    lines: tuple[Line, ...]
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> Self:
-        return cls(data["user_id"], tuple(Line(**line) for line in data["lines"]))
+    lines: tuple[Line, ...]  # read back as Line objects from the annotation
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ with PostgresEventStore.connect(dsn) as store:
 """
 
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
+from eventsourcing_core.causation import caused_by, use_metadata
 from eventsourcing_core.errors import (
     AggregateNotFoundError,
     ConcurrencyError,
@@ -88,9 +89,11 @@ __all__ = [
     "TransactionConflictError",
     "UnknownEventError",
     "Upcasters",
+    "caused_by",
     "category_of",
     "evolves",
     "retry_on_conflict",
     "save_all",
+    "use_metadata",
     "uuid7",
 ]

@@ -38,11 +38,14 @@ recording has already changed the state, and the aggregate must be thrown away
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
+from eventsourcing_core.codec import Codec, dataclass_codec, decode_with, encode_with
 from eventsourcing_core.errors import CorruptEventError, InvalidArgumentError, UnknownEventError
+from eventsourcing_core.upcasting import Upcasters
 
 E = TypeVar("E", bound="DomainEvent")
 A = TypeVar("A", bound="Aggregate")
@@ -59,20 +62,59 @@ class DomainEvent:
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    _codec: ClassVar[Codec]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _class_attributes_are_not_fields(cls)
         if "event_type" not in cls.__dict__:
             cls.event_type = cls.__name__
 
+    @classmethod
+    def codec(cls) -> Codec:
+        """How this class's fields go to JSON and back, read from their annotations.
+
+        Built on first use (``Aggregate`` builds it for its event classes when
+        the aggregate class is defined, so an unsupported field type fails there).
+        """
+        built: Codec | None = cls.__dict__.get("_codec")
+        if built is None:
+            built = dataclass_codec(cls)
+            cls._codec = built
+        return built
+
     def to_data(self) -> dict[str, Any]:
-        """The payload to store."""
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        """The payload to store: every field as JSON values (dates as ISO text, and so on)."""
+        data: dict[str, Any] = encode_with(self.codec(), self)
+        return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
-        """Rebuild the event from a stored payload; override for fields that need parsing."""
-        return cls(**data)
+        """Rebuild the event from a stored payload, each field as its annotated type."""
+        event: Self = decode_with(cls.codec(), data)
+        return event
+
+
+_CLASS_ATTRIBUTES = ("event_type", "schema_version")
+
+
+def _class_attributes_are_not_fields(cls: type) -> None:
+    # ``schema_version: int = 2`` is the natural spelling, but an annotation
+    # would make it a dataclass field (and break the field order); it is a
+    # class attribute of the event type, so drop the annotation and keep the value.
+    annotations = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 (edited in place)
+    for name in _CLASS_ATTRIBUTES:
+        if name in annotations:
+            del annotations[name]
+            if name not in cls.__dict__:
+                raise TypeError(f"{cls.__name__}.{name} is annotated but has no value")
+
+
+def _check_codec(event_class: type[DomainEvent]) -> None:
+    """Fail at the aggregate's definition when an event field cannot round-trip."""
+    # An annotation naming a class defined later is checked on first use instead.
+    with contextlib.suppress(NameError):
+        event_class.codec()
 
 
 def evolves(event_class: type[E]) -> Callable[[Callable[[A, E], None]], Callable[[A, E], None]]:
@@ -91,6 +133,8 @@ class Aggregate:
     category: ClassVar[str]
     snapshot_version: ClassVar[int] = 1
     """The format of ``snapshot_state``: bump it when it changes (old ones are then ignored)."""
+    upcasters: ClassVar[Upcasters | None] = None
+    """Upcasters for this aggregate's events, used by every repository and ``escore replay``."""
     _evolvers: ClassVar[dict[str, Evolver]] = {}
     _event_classes: ClassVar[dict[str, type[DomainEvent]]] = {}
 
@@ -108,6 +152,7 @@ class Aggregate:
             own.add(event_class.event_type)
             evolvers[event_class.event_type] = attribute
             classes[event_class.event_type] = event_class
+            _check_codec(event_class)
         cls._evolvers = evolvers
         cls._event_classes = classes
 

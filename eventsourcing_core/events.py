@@ -197,6 +197,11 @@ class RecordedEvent:
         """The stream's category: its id up to the first ``-``."""
         return category_of(self.stream_id)
 
+    @property
+    def entity_id(self) -> str:
+        """The id of the entity the stream is about: after the first ``-`` (``order-42``: 42)."""
+        return self.stream_id.partition("-")[2]
+
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:

@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from eventsourcing_core.aggregate import Aggregate, DomainEvent
+from eventsourcing_core.causation import resolve_metadata, use_metadata
 from eventsourcing_core.errors import (
     AggregateNotFoundError,
     ConcurrencyError,
@@ -32,7 +33,13 @@ from eventsourcing_core.errors import (
     InvalidArgumentError,
     TransactionConflictError,
 )
-from eventsourcing_core.events import AppendResult, NewEvent, RecordedEvent, StreamAppend
+from eventsourcing_core.events import (
+    AppendResult,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+    StreamAppend,
+)
 from eventsourcing_core.snapshots import Snapshot, SnapshotStore
 from eventsourcing_core.store import EventStore
 from eventsourcing_core.upcasting import Upcasters
@@ -61,7 +68,10 @@ class Repository(Generic[A]):
         snapshots: SnapshotStore | None = None,
         snapshot_every: int | None = None,
     ) -> None:
-        """``snapshot_every=N``: after a save that crosses a multiple of N events, snapshot."""
+        """``snapshot_every=N``: after a save that crosses a multiple of N events, snapshot.
+
+        ``upcasters`` defaults to the aggregate class's own (``Aggregate.upcasters``).
+        """
         if snapshot_every is not None:
             if snapshots is None or not aggregate_class.supports_snapshots():
                 raise InvalidArgumentError(
@@ -72,7 +82,9 @@ class Repository(Generic[A]):
                 raise InvalidArgumentError(f"snapshot_every must be >= 1, got {snapshot_every!r}")
         self._store = store
         self._class = aggregate_class
-        self._upcasters = upcasters or Upcasters()
+        self._upcasters = (
+            upcasters if upcasters is not None else aggregate_class.upcasters or Upcasters()
+        )
         self._snapshots = snapshots
         self._snapshot_every = snapshot_every
 
@@ -147,10 +159,13 @@ class Repository(Generic[A]):
         """Whether the aggregate's stream has any event."""
         return self._store.stream_exists(self._class.stream_id_for(id))
 
-    def save(self, aggregate: A) -> AppendResult | None:
-        """Append the pending events at the version the aggregate was loaded at."""
+    def save(self, aggregate: A, *, metadata: Metadata | None = None) -> AppendResult | None:
+        """Append the pending events at the version the aggregate was loaded at.
+
+        ``metadata`` goes with every event (else the ``use_metadata`` block's).
+        """
         saved_before = aggregate.saved_version
-        results = save_all(self._store, [aggregate])
+        results = save_all(self._store, [aggregate], metadata=metadata)
         if results and self._snapshot_due(saved_before, aggregate.version):
             self._snapshot_quietly(aggregate)
         return results[0] if results else None
@@ -173,20 +188,24 @@ class Repository(Generic[A]):
         command: Callable[[A], T],
         *,
         attempts: int = DEFAULT_ATTEMPTS,
+        metadata: Metadata | None = None,
     ) -> T:
         """Load, run ``command``, save; on a ``ConcurrencyError`` do it all again.
 
         Another writer got there first (or the database aborted the save for
         colliding with a concurrent transaction: ``TransactionConflictError``):
         the command runs again on the fresh state (so its rules are checked
-        again), after a short jittered wait, at most ``attempts`` times.
+        again), after a short jittered wait, at most ``attempts`` times. Every
+        attempt saves with the same ``metadata`` (else the ``use_metadata`` block's).
         """
+        carried = resolve_metadata(metadata)
 
         def once() -> T:
-            aggregate = self.load(id)
-            outcome = command(aggregate)
-            self.save(aggregate)
-            return outcome
+            with use_metadata(carried):
+                aggregate = self.load(id)
+                outcome = command(aggregate)
+                self.save(aggregate)
+                return outcome
 
         return retry_on_conflict(once, attempts=attempts)
 
@@ -200,10 +219,16 @@ class Repository(Generic[A]):
         )
 
 
-def save_all(store: EventStore, aggregates: Sequence[Aggregate]) -> list[AppendResult]:
-    """Save several aggregates in one transaction: all their new events, or none."""
+def save_all(
+    store: EventStore, aggregates: Sequence[Aggregate], *, metadata: Metadata | None = None
+) -> list[AppendResult]:
+    """Save several aggregates in one transaction: all their new events, or none.
+
+    ``metadata`` goes with every event (else the ``use_metadata`` block's).
+    """
+    carried = resolve_metadata(metadata)
     appends = [
-        StreamAppend(aggregate.stream_id, new_events(aggregate), aggregate.saved_version)
+        StreamAppend(aggregate.stream_id, new_events(aggregate, carried), aggregate.saved_version)
         for aggregate in aggregates
         if aggregate.pending_events
     ]
@@ -215,10 +240,16 @@ def save_all(store: EventStore, aggregates: Sequence[Aggregate]) -> list[AppendR
     return results
 
 
-def new_events(aggregate: Aggregate) -> list[NewEvent]:
-    """The aggregate's pending events, ready to append."""
+def new_events(aggregate: Aggregate, metadata: Metadata | None = None) -> list[NewEvent]:
+    """The aggregate's pending events, ready to append, with ``metadata`` (or the context's)."""
+    carried = resolve_metadata(metadata)
     return [
-        NewEvent(event.event_type, event.to_data(), schema_version=event.schema_version)
+        NewEvent(
+            event.event_type,
+            event.to_data(),
+            schema_version=event.schema_version,
+            metadata=carried,
+        )
         for event in aggregate.pending_events
     ]
 

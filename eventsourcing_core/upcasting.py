@@ -12,6 +12,11 @@ read, one schema version at a time:
     @upcasters.register("ItemPut", 1, to_type="LineAdded")     # a renamed type
     def _renamed(data):
         return data
+
+Register them once, where every read path finds them: on the aggregate class
+(``upcasters = Upcasters()`` in its body, used by every ``Repository`` of it
+and by ``escore replay``), or in an application registry named by
+``upcasters = "module:attribute"`` in ``[tool.escore]`` for the command line.
 """
 
 from __future__ import annotations
@@ -59,6 +64,17 @@ class Upcasters:
             return upcast
 
         return add
+
+    @classmethod
+    def merged(cls, *registries: Upcasters | None) -> Upcasters:
+        """One registry holding every step of ``registries``; a step registered twice is refused."""
+        merged = cls()
+        for registry in registries:
+            if registry is None:
+                continue
+            for (event_type, version), step in registry._steps.items():
+                merged.register(event_type, version, to_type=step.to_type)(step.upcast)
+        return merged
 
     def lift(
         self, event_type: str, schema_version: int, data: Mapping[str, Any]

@@ -18,7 +18,6 @@ from eventsourcing_core.events import NewEvent, RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession, derived_event_id
 from eventsourcing_core.repository import Repository
 from eventsourcing_core.store import EventStore
-from projections.user_directory import entity_id
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ class InventoryAllocation(Projection):
             for line in event.data["lines"]:
                 self._change(event, sql, line["sku"], deduct=line["quantity"])
         else:
-            order = self._orders.load(entity_id(event), at_version=event.version)
+            order = self._orders.load(event.entity_id, at_version=event.version)
             for sku in order.lines:
                 self._change(event, sql, sku, deduct=None)
 
@@ -44,7 +43,7 @@ class InventoryAllocation(Projection):
         self, cause: RecordedEvent, sql: SqlSession, sku: str, *, deduct: int | None
     ) -> None:
         """Deduct for (or, with ``deduct=None``, release) the cause's order on one SKU."""
-        order_id = entity_id(cause)
+        order_id = cause.entity_id
         item = self._load_item(sql, sku)
         try:
             if deduct is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession
-from projections.user_directory import entity_id
 
 _CHANGE = {"StockReceived": 1, "InventoryDeducted": -1, "InventoryReleased": 1}
 
@@ -27,7 +26,7 @@ class InventoryLevels(Projection):
         sql.execute(
             "INSERT INTO {inventory_levels} AS l VALUES (%s, %s) ON CONFLICT (sku)"
             " DO UPDATE SET on_hand = l.on_hand + excluded.on_hand",
-            [entity_id(event), sign * event.data["quantity"]],
+            [event.entity_id, sign * event.data["quantity"]],
         )
 
     def clear(self, sql: SqlSession) -> None:

@@ -7,7 +7,6 @@ from typing import Any
 from eventsourcing_core import serialization
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession
-from projections.user_directory import entity_id
 
 
 class OrderSummary(Projection):
@@ -27,7 +26,7 @@ class OrderSummary(Projection):
         )
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
-        order_id, data = entity_id(event), event.data
+        order_id, data = event.entity_id, event.data
         match event.event_type:
             case "OrderPlaced":
                 self._placed(sql, order_id, data["user_id"], data["lines"])

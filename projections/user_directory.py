@@ -6,11 +6,6 @@ from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession
 
 
-def entity_id(event: RecordedEvent) -> str:
-    """The aggregate id of an event's stream: ``order-42`` -> ``42``."""
-    return event.stream_id.partition("-")[2]
-
-
 class UserDirectory(Projection):
     name = "user_directory"
     tables = ("user_directory",)
@@ -26,7 +21,7 @@ class UserDirectory(Projection):
         )
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
-        user_id, data = entity_id(event), event.data
+        user_id, data = event.entity_id, event.data
         match event.event_type:
             case "UserRegistered":
                 sql.execute(

@@ -1,10 +1,8 @@
 """Fixtures: a real PostgreSQL server, one migrated template, a fresh database per test.
 
-The server is, in order: ``ESCORE_TEST_DSN`` if set; else the machine's
-PostgreSQL at 127.0.0.1:5432 (user postgres) if it answers; else the embedded
-server from the ``embedded`` extra. Each test that needs a database gets its
-own, cloned from a template migrated once per session (pytest-postgresql's
-``DatabaseJanitor``), so tests never see each other's events.
+The server, the template and the per-test databases come from the plugin this
+package ships for applications (``eventsourcing_core.pytest_plugin``): the
+same fixtures a user's test suite gets, under this suite's shorter names.
 
 Tests marked ``rabbitmq`` use the broker at the framework's ``DEFAULT_URL``
 (127.0.0.1:5672). When it does not answer they are skipped with one reason that
@@ -16,112 +14,44 @@ so the rule can be tested against a closed port instead of a stopped broker.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from pytest_postgresql.janitor import DatabaseJanitor
 
-from eventsourcing_core import EventStore, InMemoryEventStore, PostgresEventStore, migrate
+from eventsourcing_core import EventStore, InMemoryEventStore, PostgresEventStore
 from eventsourcing_core.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
 
-MACHINE_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
-_database_numbers = itertools.count(1)
+if TYPE_CHECKING:  # imported by pytest itself, first, so that it can rewrite its asserts
+    from eventsourcing_core.pytest_plugin import Server
 
-
-@dataclass(frozen=True)
-class Server:
-    """Where the test server is, and how to name a database on it."""
-
-    host: str
-    port: int
-    user: str
-    password: str | None
-    source: str
-
-    def dsn(self, dbname: str) -> str:
-        """A connection string for one database on this server."""
-        return make_conninfo(
-            host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname
-        )
-
-    def janitor(self, dbname: str, **options: Any) -> DatabaseJanitor:
-        """pytest-postgresql's janitor for one database on this server."""
-        return DatabaseJanitor(
-            user=self.user,
-            host=self.host,
-            port=self.port,
-            password=self.password,
-            dbname=dbname,
-            **options,
-        )
-
-
-def _server_from(dsn: str, source: str) -> Server:
-    params = conninfo_to_dict(dsn)
-    return Server(
-        host=str(params.get("host", "127.0.0.1")),
-        port=int(str(params.get("port", 5432))),
-        user=str(params.get("user", "postgres")),
-        password=None if params.get("password") is None else str(params["password"]),
-        source=source,
-    )
-
-
-def _machine_server_answers() -> bool:
-    try:
-        psycopg.connect(MACHINE_DSN, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
-    return True
-
-
-def _find_server() -> Server:
-    configured = os.environ.get("ESCORE_TEST_DSN")
-    if configured:
-        return _server_from(configured, "ESCORE_TEST_DSN")
-    if _machine_server_answers():
-        return _server_from(MACHINE_DSN, "machine")
-    from eventsourcing_core import embedded
-
-    return _server_from(embedded.ensure_running(), "embedded")
+pytest_plugins = ["eventsourcing_core.pytest_plugin"]
 
 
 @pytest.fixture(scope="session")
-def server() -> Server:
+def server(escore_server: Server) -> Server:
     """The PostgreSQL server the tests run against."""
-    return _find_server()
+    return escore_server
 
 
 @pytest.fixture(scope="session")
-def template_database(server: Server) -> Iterator[str]:
+def template_database(escore_template_database: str) -> str:
     """A database migrated to head, marked as a template to clone per test."""
-    name = f"escore_test_tmpl_{os.getpid()}"
-    with server.janitor(name, as_template=True) as janitor:
-        migrate.upgrade(server.dsn(janitor.dbname))
-        yield name
+    return escore_template_database
 
 
 @pytest.fixture
-def empty_dsn(server: Server) -> Iterator[str]:
+def empty_dsn(escore_empty_dsn: str) -> str:
     """A fresh, empty (unmigrated) database."""
-    name = f"escore_test_{os.getpid()}_{next(_database_numbers)}"
-    with server.janitor(name):
-        yield server.dsn(name)
+    return escore_empty_dsn
 
 
 @pytest.fixture
-def dsn(server: Server, template_database: str) -> Iterator[str]:
+def dsn(escore_dsn: str) -> str:
     """A fresh database with the event store schema, cloned from the template."""
-    name = f"escore_test_{os.getpid()}_{next(_database_numbers)}"
-    with server.janitor(name, template_dbname=template_database):
-        yield server.dsn(name)
+    return escore_dsn
 
 
 @pytest.fixture

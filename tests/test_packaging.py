@@ -73,3 +73,54 @@ def test_the_installed_wheel_migrates_a_database(tmp_path: Path, empty_dsn: str)
 
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == migrate.head()
+
+
+USER_CODE = """\
+from eventsourcing_core import NewEvent, PostgresEventStore
+
+def first_type(store: PostgresEventStore) -> str:
+    event: NewEvent = NewEvent("Registered", {"name": "alice"})
+    return event.event_type + str(store.stream_version("user-1"))
+"""
+
+
+def _venv_with(tmp_path: Path, *install: str) -> Path:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", *install],
+        check=True,
+        timeout=300,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
+    return python
+
+
+def _strict_mypy(python: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "service.py").write_text(USER_CODE)
+    mypy = [sys.executable, "-m", "mypy", "--strict", "--python-executable", str(python)]
+    return subprocess.run(
+        [*mypy, "service.py"],
+        cwd=tmp_path / "app",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_users_mypy_strict_finds_the_package_of_an_editable_install(tmp_path: Path) -> None:
+    python = _venv_with(tmp_path, "--editable", str(ROOT))
+
+    checked = _strict_mypy(python, tmp_path)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_users_mypy_strict_finds_the_package_of_an_installed_wheel(tmp_path: Path) -> None:
+    python = _venv_with(tmp_path, str(_build_wheel(tmp_path / "dist")))
+
+    checked = _strict_mypy(python, tmp_path)
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr

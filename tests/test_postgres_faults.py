@@ -6,7 +6,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from eventsourcing_core import ANY, NO_STREAM, ExpectedVersion, PostgresEventStore, StreamAppend
-from tests.conftest import Server
+from eventsourcing_core.pytest_plugin import Server
 from tests.helpers import numbered, terminate_other_sessions
 from tests.proxy import losing_proxy
 

@@ -23,8 +23,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from eventsourcing_core import NO_STREAM, Checkpoint, PostgresEventStore
 from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.pytest_plugin import Server
 from projections import UserDirectory
-from tests.conftest import Server
 from tests.helpers import numbered
 from tests.tally import Tally
 from tests.workers import ROOT

@@ -30,7 +30,7 @@ def run_replay(args: argparse.Namespace, store: PostgresEventStore, app: App) ->
     recorded = store.read_stream(args.stream, limit=args.at_version)
     if not recorded:
         raise EventStoreError(f"no stream {args.stream!r} (see `escore streams`)")
-    repository = Repository(store, cls)
+    repository = Repository(store, cls, upcasters=app.upcasters_for(cls))
     aggregate = cls(args.stream.partition("-")[2])
     progress = sys.stderr.isatty() and not args.verbose and len(recorded) >= 10_000
     for done, event in enumerate(recorded, start=1):
