@@ -47,7 +47,11 @@ any transaction x < B that could still add an event after S:
 What makes "positively seen" sound. The activity scan runs inside the same
 statement, after S was taken (the store runs each bounded read as a statement
 of its own; in REPEATABLE READ, S is taken before the transaction's first
-statement runs). ``backend_xid`` is a 32-bit xid, matched against the low 32
+statement runs). Caveat for anyone running these statements themselves: in a
+READ COMMITTED transaction of several statements, PostgreSQL keeps the
+activity snapshot of the first statement that read it, which can then predate
+S and reopen the slot-reuse window below: run them in a transaction of their
+own, or in REPEATABLE READ. ``backend_xid`` is a 32-bit xid, matched against the low 32
 bits of x: x was running at S and the matched transaction at the scan, and
 PostgreSQL keeps running xids within 2^31 of each other, while a new xid with
 the same low bits would need 2^32 transactions during one statement. A
