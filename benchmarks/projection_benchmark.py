@@ -234,7 +234,7 @@ def check_summary(store: PostgresEventStore, orders: int) -> None:
     """The read model holds every order, paid in full (or the benchmark measures nothing)."""
     row = store.fetch_one(
         "SELECT count(*), count(*) FILTER (WHERE status = 'paid' AND paid_cents = total_cents),"
-        " (SELECT sum(orders) FROM user_order_totals) FROM order_summary"
+        " (SELECT sum(orders) FROM escore.user_order_totals) FROM escore.order_summary"
     )
     if row != (orders, orders, orders):
         raise RuntimeError(f"order_summary is wrong after catch-up: {row}")
@@ -413,7 +413,7 @@ def visible_latencies(
             )
     finally:
         worker_store.close()
-    applied = store.fetch_one("SELECT count(*) FROM bench_visible")
+    applied = store.fetch_one("SELECT count(*) FROM escore.bench_visible")
     if applied != (2 * plan.appends + plan.warmup_appends,):
         raise RuntimeError(f"bench_visible holds {applied} events")
     return packed, spaced

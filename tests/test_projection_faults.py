@@ -96,7 +96,7 @@ def test_an_idle_worker_rides_out_a_server_restart(own_server: tuple[Path, str])
         assert embedded.ensure_running(data) == dsn
         with PostgresEventStore.connect(dsn) as store:
             total += fill(store, 2, 10)
-        wait_until(lambda: applied(dsn) == total, timeout=60)
-        assert worker.poll() is None
+        wait_until(lambda: worker.poll() is not None or applied(dsn) == total, timeout=60)
+        assert worker.poll() is None, "the worker died"
 
     assert_each_event_applied_once(dsn, total)
