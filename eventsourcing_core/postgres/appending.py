@@ -37,7 +37,10 @@ def append_to_stream(
     append function.
     """
     if fast:
-        row = conn.execute(*_fast_append(statements, append)).fetchone()
+        # Prepared from the first call: planning this statement costs more than
+        # running it, and psycopg would otherwise plan it five times per connection.
+        query, params = _fast_append(statements, append)
+        row = conn.execute(query, params, prepare=True).fetchone()
         if row is not None:
             return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
     elif _any_event_id_recorded(conn, statements, append):
