@@ -50,12 +50,8 @@ from aggregates.order import Line, Order
 from benchmarks.harness import (
     Connection,
     Measure,
-    Report,
-    Result,
     Step,
     StreamVersions,
-    Table,
-    Target,
     cli,
     fresh_database,
     interleave,
@@ -65,6 +61,7 @@ from benchmarks.harness import (
     run_bounded,
     warm_up,
 )
+from benchmarks.report import Report, Result, Table, Target
 from benchmarks.store_benchmark import store_append
 from eventsourcing_core import (
     NewEvent,

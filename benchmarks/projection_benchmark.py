@@ -51,15 +51,11 @@ import psycopg
 from psycopg.types.json import set_json_loads
 
 from aggregates.order import Line, Order
-from benchmarks import harness
 from benchmarks.aggregate_benchmark import price_cents, sku
 from benchmarks.harness import (
     Connection,
-    Result,
     Sample,
     Step,
-    Table,
-    Target,
     alternate,
     cli,
     fresh_database,
@@ -68,6 +64,8 @@ from benchmarks.harness import (
     run_bounded,
     wait_until_visible,
 )
+from benchmarks.report import Report as RunReport
+from benchmarks.report import Result, Table, Target
 from benchmarks.store_benchmark import store_pages as ours_pages
 from eventsourcing_core import (
     Checkpoint,
@@ -432,7 +430,7 @@ def bench_latency(store: PostgresEventStore, dsn: str, plan: Plan) -> list[Laten
 # -- running and reporting ------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, plan: Plan) -> harness.Report:
+def run(args: argparse.Namespace, plan: Plan) -> RunReport:
     """Catch-up and the read model on the sample log first, then the latency appends."""
     with fresh_database(args.dsn, BENCH_DATABASE) as bench:
         store = PostgresEventStore.connect(bench)
@@ -451,7 +449,7 @@ def run(args: argparse.Namespace, plan: Plan) -> harness.Report:
             store.close()
             conn.close()
     catch_up = Table("catch-up from START", ("raw", "ours"), "raw", results=report.catch_up)
-    return harness.Report(
+    return RunReport(
         info, plan, [catch_up], sections=[markdown(plan, report)], extra=as_json(report)
     )
 

@@ -38,10 +38,7 @@ import pika
 import psycopg
 
 from benchmarks.harness import (
-    Report,
-    Result,
     Sample,
-    Table,
     cli,
     fresh_database,
     interleave,
@@ -49,6 +46,7 @@ from benchmarks.harness import (
     machine_facts,
     wait_until_visible,
 )
+from benchmarks.report import Report, Result, Table
 from benchmarks.store_benchmark import EVENT, METADATA
 from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore, RecordedEvent
 from eventsourcing_core.postgres.projections import ProjectionRunner

@@ -8,21 +8,18 @@ stays gap-safe without a global lock is explained in ``statements.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import orjson
 import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
-from psycopg.rows import RowMaker
 
 from eventsourcing_core.errors import DatabaseUnavailableError, SchemaNotReadyError
 from eventsourcing_core.events import (
-    NO_METADATA,
     AppendResult,
     CategoryInfo,
     Checkpoint,
@@ -30,12 +27,12 @@ from eventsourcing_core.events import (
     RecordedEvent,
     StreamInfo,
     StreamState,
-    metadata_of,
 )
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
 from eventsourcing_core.postgres.notifier import Notifier
+from eventsourcing_core.postgres.rows import recorded_event_row
 from eventsourcing_core.postgres.statements import (
     Statements,
     category_parameter,
@@ -303,7 +300,7 @@ class PostgresEventStore(EventStore):
     def _fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
         def fetch() -> list[RecordedEvent]:
             with self._pool.connection() as conn:
-                cursor = conn.cursor(row_factory=_recorded_event_row)
+                cursor = conn.cursor(row_factory=recorded_event_row)
                 return cursor.execute(query, params).fetchall()
 
         return self._run(fetch)
@@ -396,45 +393,3 @@ def replayed_append(
 def _expected_code(expected: ExpectedVersion) -> int:
     """The append function's number for an expected version (see append_to_stream.sql)."""
     return expected if isinstance(expected, int) else _EXPECTED_CODES[expected]
-
-
-def _recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:
-    return cast(RowMaker[RecordedEvent], _EventRow)
-
-
-class _EventRow:
-    """Builds a ``RecordedEvent`` from one row of ``EVENT_COLUMNS`` in one step.
-
-    psycopg calls the row maker once per row, so this is most of a read's
-    Python: the frozen dataclass's generated ``__init__`` (an
-    ``object.__setattr__`` call per field) cost a third of the row's time.
-    This class has RecordedEvent's slots, so it fills them with plain
-    assignments and then becomes a ``RecordedEvent``: an ordinary frozen one,
-    equal to, pickled and refusing assignment like any other (tested).
-    """
-
-    __slots__ = RecordedEvent.__slots__
-
-    def __init__(self, row: Sequence[Any]) -> None:
-        (
-            self.stream_id,
-            self.version,
-            self.event_id,
-            self.event_type,
-            self.data,
-            self.schema_version,
-            self.timestamp,
-            self.position,
-            self.tx_id,
-            correlation_id,
-            causation_id,
-            headers,
-        ) = row
-        if headers is None or headers == "{}":
-            if correlation_id is None and causation_id is None:
-                self.metadata = NO_METADATA
-            else:
-                self.metadata = metadata_of(correlation_id, causation_id, {})
-        else:
-            self.metadata = metadata_of(correlation_id, causation_id, orjson.loads(headers))
-        self.__class__ = RecordedEvent  # type: ignore[assignment]
