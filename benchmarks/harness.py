@@ -69,7 +69,11 @@ def safe_dsn(dsn: str) -> str:
 
 @contextmanager
 def fresh_database(dsn: str, dbname: str, *, migrated: bool = True) -> Iterator[str]:
-    """A new database ``dbname`` on the server of ``dsn`` (migrated); dropped when done."""
+    """A new database ``<dbname>_<pid>`` on the server of ``dsn`` (migrated); dropped when done.
+
+    The pid keeps two runs on one server (two people, two branches) apart.
+    """
+    dbname = f"{dbname}_{os.getpid()}"
     name = sql.Identifier(dbname)
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
