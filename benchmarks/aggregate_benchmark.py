@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.aggregate_benchmark [--dsn DSN] [--quick] [--json]``
 
 ``store_benchmark`` says what the event store costs; this says what the
 aggregate layer on top of it costs, in one run on one server, in a fresh
-database (``escore_bench_agg``, dropped at the end) holding sample ``Order``
+database (``escore_bench_agg_<pid>``, dropped at the end) holding sample ``Order``
 aggregates: placed with one line, then ``LineAdded`` events over 50 SKUs
 (a SKU keeps its price), built by ``Order``'s own commands.
 

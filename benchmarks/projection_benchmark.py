@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.projection_benchmark [--dsn DSN] [--quick] [--json]``.
 
-One run, one server, one fresh database (``escore_bench_proj``, dropped at the
+One run, one server, one fresh database (``escore_bench_proj_<pid>``, dropped at the
 end) holding a log of sample ``Order`` events: 20,000 orders (4,000 with
 ``--quick``), each placed with two lines, given three ``LineAdded`` and paid
 in full (5 events an order, 100,000 in all), recorded by ``Order``'s own

@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.relay_benchmark [--dsn DSN] [--amqp URL] [--quick] [--json]``.
 
-One run, one PostgreSQL database (``escore_bench_relay``, dropped at the end),
+One run, one PostgreSQL database (``escore_bench_relay_<pid>``, dropped at the end),
 one topic exchange and one durable queue bound to ``#`` (uuid-suffixed names,
 deleted at the end; the queue is purged between rounds).
 
