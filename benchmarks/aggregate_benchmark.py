@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.aggregate_benchmark [--dsn DSN] [--quick] [--json]``
 
 ``store_benchmark`` says what the event store costs; this says what the
 aggregate layer on top of it costs, in one run on one server, in a fresh
-database (``escore_bench_agg``, dropped at the end) holding sample ``Order``
+database (``escore_bench_agg_<pid>``, dropped at the end) holding sample ``Order``
 aggregates: placed with one line, then ``LineAdded`` events over 50 SKUs
 (a SKU keeps its price), built by ``Order``'s own commands.
 
@@ -50,12 +50,8 @@ from aggregates.order import Line, Order
 from benchmarks.harness import (
     Connection,
     Measure,
-    Report,
-    Result,
     Step,
     StreamVersions,
-    Table,
-    Target,
     cli,
     fresh_database,
     interleave,
@@ -65,6 +61,7 @@ from benchmarks.harness import (
     run_bounded,
     warm_up,
 )
+from benchmarks.report import Report, Result, Table, Target
 from benchmarks.store_benchmark import store_append
 from eventsourcing_core import (
     NewEvent,

@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.projection_benchmark [--dsn DSN] [--quick] [--json]``.
 
-One run, one server, one fresh database (``escore_bench_proj``, dropped at the
+One run, one server, one fresh database (``escore_bench_proj_<pid>``, dropped at the
 end) holding a log of sample ``Order`` events: 20,000 orders (4,000 with
 ``--quick``), each placed with two lines, given three ``LineAdded`` and paid
 in full (5 events an order, 100,000 in all), recorded by ``Order``'s own
@@ -59,15 +59,11 @@ import psycopg
 from psycopg.types.json import set_json_loads
 
 from aggregates.order import Line, Order
-from benchmarks import harness
 from benchmarks.aggregate_benchmark import price_cents, sku
 from benchmarks.harness import (
     Connection,
-    Result,
     Sample,
     Step,
-    Table,
-    Target,
     alternate,
     cli,
     fresh_database,
@@ -76,6 +72,8 @@ from benchmarks.harness import (
     run_bounded,
     wait_until_visible,
 )
+from benchmarks.report import Report as RunReport
+from benchmarks.report import Result, Table, Target
 from benchmarks.store_benchmark import store_pages as ours_pages
 from eventsourcing_core import (
     Checkpoint,
@@ -563,7 +561,7 @@ def side_effect_markdown(plan: Plan, latencies: list[Latency]) -> str:
 # -- running and reporting ------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, plan: Plan) -> harness.Report:
+def run(args: argparse.Namespace, plan: Plan) -> RunReport:
     """Catch-up and the read model on the sample log first, then the latency appends."""
     if args.side_effect:
         return run_side_effect(args.dsn, plan)
@@ -584,17 +582,17 @@ def run(args: argparse.Namespace, plan: Plan) -> harness.Report:
             store.close()
             conn.close()
     catch_up = Table("catch-up from START", ("raw", "ours"), "raw", results=report.catch_up)
-    return harness.Report(
+    return RunReport(
         info, plan, [catch_up], sections=[markdown(plan, report)], extra=as_json(report)
     )
 
 
-def run_side_effect(dsn: str, plan: Plan) -> harness.Report:
+def run_side_effect(dsn: str, plan: Plan) -> RunReport:
     """Only the latency of a fast projection beside a slow side effect."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         info = machine_facts(conn)
     latencies = bench_side_effect(dsn, plan)
-    return harness.Report(
+    return RunReport(
         info,
         plan,
         [],

@@ -2,7 +2,7 @@
 
 Run: ``python -m benchmarks.relay_benchmark [--dsn DSN] [--amqp URL] [--quick] [--json]``.
 
-One run, one PostgreSQL database (``escore_bench_relay``, dropped at the end),
+One run, one PostgreSQL database (``escore_bench_relay_<pid>``, dropped at the end),
 one topic exchange and one durable queue bound to ``#`` (uuid-suffixed names,
 deleted at the end; the queue is purged between rounds).
 
@@ -38,10 +38,7 @@ import pika
 import psycopg
 
 from benchmarks.harness import (
-    Report,
-    Result,
     Sample,
-    Table,
     cli,
     fresh_database,
     interleave,
@@ -49,6 +46,7 @@ from benchmarks.harness import (
     machine_facts,
     wait_until_visible,
 )
+from benchmarks.report import Report, Result, Table
 from benchmarks.store_benchmark import EVENT, METADATA
 from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore, RecordedEvent
 from eventsourcing_core.postgres.projections import ProjectionRunner

@@ -4,7 +4,7 @@ Run: ``python -m benchmarks.store_benchmark [--dsn DSN] [--quick] [--json]``
 (the ``eventsourcing`` column needs ``pip install -e '.[bench]'``; without it
 that column is skipped with a message).
 
-One run, one server, one fresh database (``escore_bench``, dropped at the
+One run, one server, one fresh database (``escore_bench_<pid>``, dropped at the
 end); all sides run in the same run, their rounds interleaved in rotating
 order after a warm-up of each, the best round of each side reported. Every
 side writes and reads the same events: the same stream ids and versions, a
@@ -12,13 +12,7 @@ fresh time-ordered uuid and timestamp per event, the same ~150-byte data
 object and the metadata object ``Metadata.to_json`` produces, JSON encoded
 and decoded with orjson on every side.
 
-- raw psycopg, the ceiling: writes a bare table (``raw.events``, the same
-  columns, an identity primary key and no other index, no version check) by
-  autocommit ``INSERT`` or ``COPY``, jsonb through ``Jsonb`` with
-  ``set_json_dumps(orjson.dumps)``. Reads the store's own rows
-  (``escore.events``, the same columns) by keyset pages or by stream, jsonb
-  decoded by ``set_json_loads(orjson.loads)``, into tuples: no visibility
-  rule, no ``RecordedEvent``.
+- raw psycopg, the ceiling: see ``benchmarks/ceiling.py``.
 - this store: ``PostgresEventStore.append`` at exact versions, ``read_all``,
   ``read_stream``.
 - ``eventsourcing`` and the PL/pgSQL peer: see ``benchmarks/peers.py``.
@@ -34,26 +28,17 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
-import psycopg
-from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
-
-from benchmarks import peers
+from benchmarks import ceiling, peers
 from benchmarks.harness import (
     Connection,
     Measure,
     Payload,
-    Report,
-    Result,
     Sample,
     Step,
     StreamVersions,
-    Table,
-    Target,
     cli,
     fresh_database,
     interleave,
@@ -63,7 +48,8 @@ from benchmarks.harness import (
     run_concurrent,
     wait_until_visible,
 )
-from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore, uuid7
+from benchmarks.report import Report, Result, Table, Target
+from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore
 
 BENCH_DATABASE = "escore_bench"
 RAW, STORE, ES, PEER = "raw psycopg", "this store", "eventsourcing", "PL/pgSQL peer"
@@ -86,38 +72,6 @@ EVENT = Payload(
     metadata=METADATA.to_json(),
 )
 
-RAW_DDL = (
-    "CREATE SCHEMA raw",
-    """CREATE TABLE raw.events (
-        id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        stream_id      text        NOT NULL,
-        version        bigint      NOT NULL,
-        event_id       uuid        NOT NULL,
-        event_type     text        NOT NULL,
-        schema_version integer     NOT NULL,
-        data           jsonb       NOT NULL,
-        metadata       jsonb       NOT NULL,
-        created_at     timestamptz NOT NULL
-    )""",
-)
-RAW_INSERT = (
-    "INSERT INTO raw.events (stream_id, version, event_id, event_type, schema_version,"
-    " data, metadata, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-)
-RAW_COPY = (
-    "COPY raw.events (stream_id, version, event_id, event_type, schema_version,"
-    " data, metadata, created_at) FROM STDIN"
-)
-RAW_PAGE = (
-    "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
-    " created_at, position, tx_id FROM escore.events"
-    " WHERE (tx_id, position) > (%s, %s) ORDER BY tx_id, position LIMIT %s"
-)
-RAW_STREAM = (
-    "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
-    " created_at, position, tx_id FROM escore.events WHERE stream_id = %s ORDER BY version"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Plan:
@@ -138,9 +92,9 @@ class Plan:
 
 
 FULL = Plan(
-    rounds=4,
+    rounds=12,
     read_rounds=12,
-    seconds=3.0,
+    seconds=1.0,
     max_events=200_000,
     batch_size=100,
     writers=8,
@@ -152,9 +106,9 @@ FULL = Plan(
     warmup_seconds=0.5,
 )
 QUICK = Plan(
-    rounds=2,
+    rounds=4,
     read_rounds=12,
-    seconds=1.0,
+    seconds=0.5,
     max_events=50_000,
     batch_size=100,
     writers=8,
@@ -198,35 +152,6 @@ def store_append(store: PostgresEventStore, streams: StreamVersions, size: int) 
     return step
 
 
-def raw_row(stream_id: str, version: int) -> tuple[Any, ...]:
-    return (
-        stream_id,
-        version,
-        uuid7(),
-        EVENT.event_type,
-        1,
-        Jsonb(EVENT.data),
-        Jsonb(EVENT.metadata),
-        datetime.now(UTC),
-    )
-
-
-def raw_append(conn: Connection, streams: StreamVersions, size: int) -> Step:
-    """One autocommit ``INSERT`` of one row, or one autocommit ``COPY`` of ``size`` rows."""
-
-    def step() -> int:
-        stream, version = streams.take(size)
-        if size == 1:
-            conn.execute(RAW_INSERT, raw_row(stream, version + 1))
-            return 1
-        with conn.cursor() as cursor, cursor.copy(RAW_COPY) as copy:
-            for offset in range(1, size + 1):
-                copy.write_row(raw_row(stream, version + offset))
-        return size
-
-    return step
-
-
 def store_pages(store: PostgresEventStore, page_size: int) -> Step:
     """The global log page by page from the start; 0 once a page comes back empty."""
     after = Checkpoint.START
@@ -241,26 +166,8 @@ def store_pages(store: PostgresEventStore, page_size: int) -> Step:
     return step
 
 
-def raw_pages(conn: Connection, page_size: int) -> Step:
-    """Keyset pages over the store's rows into tuples; 0 once a page comes back empty."""
-    after = (0, 0)
-
-    def step() -> int:
-        nonlocal after
-        rows = conn.execute(RAW_PAGE, (*after, page_size)).fetchall()
-        if rows:
-            after = (rows[-1][9], rows[-1][8])
-        return len(rows)
-
-    return step
-
-
 def store_stream(store: PostgresEventStore, stream: str) -> Step:
     return lambda: len(store.read_stream(stream))
-
-
-def raw_stream(conn: Connection, stream: str) -> Step:
-    return lambda: len(conn.execute(RAW_STREAM, (stream,)).fetchall())
 
 
 # -- the workloads -------------------------------------------------------------------------
@@ -302,8 +209,8 @@ def measure_concurrent(
 def with_quiet(workload: str, best: dict[str, float], targets: tuple[Target, ...]) -> list[Result]:
     """The workload's row, and the diagnostic row of the store without its wake-up."""
     quiet = best.pop(QUIET)
-    cost = 1 - best[STORE] / quiet if quiet else 0.0
-    note = f"(diagnostic) the default's wake-up costs {cost:.0%} of this rate"
+    share = best[STORE] / quiet if quiet else 0.0
+    note = f"(diagnostic) with its wake-up the store ran at {share:.2f}x this rate"
     return [
         Result(workload, best, STORE, targets),
         Result(
@@ -314,7 +221,7 @@ def with_quiet(workload: str, best: dict[str, float], targets: tuple[Target, ...
 
 def bench_single(sides: Sides, plan: Plan) -> list[Result]:
     steps = {
-        RAW: raw_append(sides.conn, StreamVersions("single"), 1),
+        RAW: ceiling.raw_append(sides.conn, StreamVersions("single"), 1, EVENT),
         STORE: store_append(sides.store, StreamVersions("single"), 1),
         QUIET: store_append(sides.quiet, StreamVersions("quiet"), 1),
         PEER: peers.peer_append(sides.conn, StreamVersions("single"), 1, EVENT),
@@ -333,7 +240,7 @@ def bench_concurrent(sides: Sides, plan: Plan) -> list[Result]:
 
     conns = sides.conns
     steps = {
-        RAW: each(lambda i: raw_append(conns[i], StreamVersions(f"w{i}"), 1)),
+        RAW: each(lambda i: ceiling.raw_append(conns[i], StreamVersions(f"w{i}"), 1, EVENT)),
         STORE: each(lambda i: store_append(sides.shared, StreamVersions(f"w{i}"), 1)),
         QUIET: each(lambda i: store_append(sides.shared_quiet, StreamVersions(f"q{i}"), 1)),
         PEER: each(lambda i: peers.peer_append(conns[i], StreamVersions(f"w{i}"), 1, EVENT)),
@@ -347,7 +254,7 @@ def bench_concurrent(sides: Sides, plan: Plan) -> list[Result]:
 def bench_batch(sides: Sides, plan: Plan) -> Result:
     size = plan.batch_size
     steps = {
-        RAW: raw_append(sides.conn, StreamVersions("batch"), size),
+        RAW: ceiling.raw_append(sides.conn, StreamVersions("batch"), size, EVENT),
         STORE: store_append(sides.store, StreamVersions("batch"), size),
         PEER: peers.peer_append(sides.conn, StreamVersions("batch"), size, EVENT),
     }
@@ -366,7 +273,7 @@ def bench_read_log(sides: Sides, plan: Plan) -> Result:
     """Each side reads its whole log (exactly ``plan.read_events`` events) in pages."""
     size = plan.page_size
     makers: dict[str, Callable[[], Step]] = {
-        RAW: lambda: raw_pages(sides.conn, size),
+        RAW: lambda: ceiling.raw_pages(sides.conn, size),
         STORE: lambda: store_pages(sides.store, size),
         PEER: lambda: peers.peer_pages(sides.conn, size),
     }
@@ -381,7 +288,7 @@ def bench_read_log(sides: Sides, plan: Plan) -> Result:
 def bench_read_stream(sides: Sides, plan: Plan) -> Result:
     stream, events = "read-0", plan.stream_events
     steps = {
-        RAW: raw_stream(sides.conn, stream),
+        RAW: ceiling.raw_stream(sides.conn, stream),
         STORE: store_stream(sides.store, stream),
         PEER: peers.peer_stream(sides.conn, stream, events),
     }
@@ -433,20 +340,11 @@ def fill_for_reads(sides: Sides, plan: Plan) -> None:
 # -- the database ------------------------------------------------------------------------
 
 
-def connect(dsn: str) -> Connection:
-    """A raw connection: autocommit, JSON through orjson both ways."""
-    conn = psycopg.connect(dsn, autocommit=True)
-    set_json_dumps(orjson.dumps, conn)
-    set_json_loads(orjson.loads, conn)
-    return conn
-
-
 @contextmanager
 def open_sides(bench: str, plan: Plan) -> Iterator[Sides]:
     with ExitStack() as stack:
-        conns = [stack.enter_context(connect(bench)) for _ in range(plan.writers)]
-        for statement in RAW_DDL:
-            conns[0].execute(statement)
+        conns = [stack.enter_context(ceiling.connect(bench)) for _ in range(plan.writers)]
+        ceiling.create_raw(conns[0])
         peers.create_peer(conns[0])
 
         def store(**options: Any) -> PostgresEventStore:

@@ -83,7 +83,8 @@ class Metadata:
         headers = raw.get("headers")
         if not (correlation or causation or headers):
             return NO_METADATA  # most events carry none: share one immutable instance
-        return metadata_of(
+        build = metadata_of if cls is Metadata else cls
+        return build(
             UUID(correlation) if correlation else None,
             UUID(causation) if causation else None,
             headers or {},

@@ -47,11 +47,8 @@ from eventsourcing_core.postgres.projection_statements import (
     create_schema,
     point_view,
 )
-from eventsourcing_core.postgres.store import (
-    PostgresEventStore,
-    PostgresTransaction,
-    _recorded_event_row,
-)
+from eventsourcing_core.postgres.rows import recorded_event_row
+from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
 from eventsourcing_core.projection import (
     ErrorPolicy,
     Params,
@@ -141,7 +138,7 @@ class _Session:
 
     def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         query = self._store.statements.read_stream_forward
-        cursor = self._connection.cursor(row_factory=_recorded_event_row)
+        cursor = self._connection.cursor(row_factory=recorded_event_row)
         return cursor.execute(query, (stream_id, 1, None)).fetchall()
 
     def mark_processed(self, handler: str, event_id: UUID) -> bool:

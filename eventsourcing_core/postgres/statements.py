@@ -88,10 +88,10 @@ from psycopg import sql
 
 from eventsourcing_core.migrate import VERSION_TABLE
 
-# What a read returns per event (built by _EventRow in store.py). The server
+# What a read returns per event (built by _EventRow in rows.py). The server
 # takes the metadata object apart: its ids come back as uuid columns, which
-# psycopg decodes in C (parsing them from JSON strings in Python cost more than
-# the rest of the row), and its headers as JSON text, parsed only when not
+# psycopg decodes in C (parsing them from JSON strings in Python was the largest
+# single cost of the read path), and its headers as JSON text, parsed only when not
 # empty. Measured per 1,000-event page, this beat decoding the whole metadata
 # object with orjson, and casting empty strings to NULL (which Metadata.to_json
 # never writes) cost more than it was worth.

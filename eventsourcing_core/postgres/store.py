@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import orjson
 import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
-from psycopg.rows import RowMaker
 
 from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import (
@@ -30,13 +28,11 @@ from eventsourcing_core.errors import (
     TransactionConflictError,
 )
 from eventsourcing_core.events import (
-    NO_METADATA,
     AppendResult,
     CategoryInfo,
     Checkpoint,
     RecordedEvent,
     StreamInfo,
-    metadata_of,
 )
 from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.appending import append_to_stream
@@ -49,6 +45,7 @@ from eventsourcing_core.postgres.liveness import (
     warn_if_cluster_wide,
 )
 from eventsourcing_core.postgres.notifier import Notifier
+from eventsourcing_core.postgres.rows import recorded_event_row
 from eventsourcing_core.postgres.statements import (
     Statements,
     category_parameter,
@@ -352,7 +349,7 @@ class PostgresEventStore(EventStore):
     def _fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
         def fetch() -> list[RecordedEvent]:
             with self._pool.connection() as conn:
-                cursor = conn.cursor(row_factory=_recorded_event_row)
+                cursor = conn.cursor(row_factory=recorded_event_row)
                 return cursor.execute(query, params).fetchall()
 
         return self._run(fetch)
@@ -388,45 +385,3 @@ class PostgresTransaction(StoreTransaction):
                 return append_to_stream(self.connection, self._statements, append, fast=False)
         except psycopg.Error as exc:
             raise translate(exc) from exc
-
-
-def _recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:
-    return cast(RowMaker[RecordedEvent], _EventRow)
-
-
-class _EventRow:
-    """Builds a ``RecordedEvent`` from one row of ``EVENT_COLUMNS`` in one step.
-
-    psycopg calls the row maker once per row, so this is most of a read's
-    Python: the frozen dataclass's generated ``__init__`` (an
-    ``object.__setattr__`` call per field) cost a third of the row's time.
-    This class has RecordedEvent's slots, so it fills them with plain
-    assignments and then becomes a ``RecordedEvent``: an ordinary frozen one,
-    equal to, pickled and refusing assignment like any other (tested).
-    """
-
-    __slots__ = RecordedEvent.__slots__
-
-    def __init__(self, row: Sequence[Any]) -> None:
-        (
-            self.stream_id,
-            self.version,
-            self.event_id,
-            self.event_type,
-            self.data,
-            self.schema_version,
-            self.timestamp,
-            self.position,
-            self.tx_id,
-            correlation_id,
-            causation_id,
-            headers,
-        ) = row
-        if headers is None or headers == "{}":
-            if correlation_id is None and causation_id is None:
-                self.metadata = NO_METADATA
-            else:
-                self.metadata = metadata_of(correlation_id, causation_id, {})
-        else:
-            self.metadata = metadata_of(correlation_id, causation_id, orjson.loads(headers))
-        self.__class__ = RecordedEvent  # type: ignore[assignment]
