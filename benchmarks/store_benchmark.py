@@ -56,9 +56,11 @@ from benchmarks.harness import (
     Target,
     cli,
     fresh_database,
+    hooked_step,
     interleave,
     log,
     machine_facts,
+    metrics_hook,
     run_bounded,
     run_concurrent,
     wait_until_visible,
@@ -68,6 +70,7 @@ from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStor
 BENCH_DATABASE = "escore_bench"
 RAW, STORE, ES, PEER = "raw psycopg", "this store", "eventsourcing", "PL/pgSQL peer"
 QUIET = "this store, notify=False"
+METERED = "this store, metrics on"
 SIDES = (RAW, STORE, ES, PEER)
 
 METADATA = Metadata(
@@ -401,6 +404,34 @@ def bench_read_stream(sides: Sides, plan: Plan) -> Result:
     return Result(f"read_stream, a {events:,}-event stream", best, STORE, (Target(RAW, 0.8),))
 
 
+def bench_metrics(sides: Sides, plan: Plan) -> list[Result]:
+    """The same store with and without Prometheus counting, same run, rounds interleaved.
+
+    Reads first (the log holds exactly ``plan.read_events`` events then), then
+    appends, with three times the usual rounds: the difference sought (3%) is
+    smaller than a busy machine's drift between two rounds.
+    """
+    hook = metrics_hook()
+    if hook is None:
+        return []
+    size = plan.page_size
+    makers: dict[str, Callable[[], Step]] = {
+        STORE: lambda: store_pages(sides.store, size),
+        METERED: lambda: hooked_step(store_pages(sides.store, size), hook),
+    }
+    read = read_all_sides("metrics, read log", makers, plan.read_events, plan)
+    appends = {
+        STORE: store_append(sides.store, StreamVersions("plain"), 1),
+        METERED: hooked_step(store_append(sides.store, StreamVersions("metered"), 1), hook),
+    }
+    best = measure_all("metrics, 1 writer", appends, plan, rounds=plan.rounds * 3)
+    target = (Target(STORE, 0.97),)
+    return [
+        Result(f"read the global log, pages of {size:,}", read, METERED, target),
+        Result("1 event per transaction, 1 writer", best, METERED, target),
+    ]
+
+
 def read_all_sides(
     name: str, makers: Mapping[str, Callable[[], Step]], events: int, plan: Plan
 ) -> dict[str, float]:
@@ -480,13 +511,17 @@ def run(args: argparse.Namespace, plan: Plan) -> Report:
         log(f"filling {plan.read_events:,} events on each side...")
         fill_for_reads(sides, plan)
         results = [bench_read_log(sides, plan), bench_read_stream(sides, plan)]
+        metered = bench_metrics(sides, plan)
         results += bench_single(sides, plan)
         results += bench_concurrent(sides, plan)
         results.append(bench_batch(sides, plan))
         installed = sides.es is not None
     table = Table("workload", SIDES, RAW, results=results)
     notes = [] if installed else [f"eventsourcing not installed: `{peers.ES_INSTALL}`"]
-    return Report(facts, plan, [table], notes)
+    tables = [table]
+    if metered:
+        tables.append(Table("metrics overhead", (STORE, METERED), STORE, results=metered))
+    return Report(facts, plan, tables, notes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,7 @@ R = TypeVar("R")
 class Observation:
     """What a hook learns about one operation while it runs."""
 
-    __slots__ = ("args", "count", "kind", "kwargs", "outcome", "target")
+    __slots__ = ("args", "count", "kind", "kwargs", "outcome", "result", "target")
 
     def __init__(self, kind: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         self.kind = kind
@@ -39,6 +39,8 @@ class Observation:
         """Events appended, read, applied or published (when the operation returned them)."""
         self.outcome = "ok"
         """``ok``, or what the store noticed: ``idempotent_retry`` for a recognised retry."""
+        self.result: Any = None
+        """What the operation returned (set before the hooks' contexts exit)."""
 
 
 class Hook(Protocol):
@@ -98,6 +100,7 @@ def _run_observed(
             for hook in _hooks:
                 stack.enter_context(hook.observe(observation))
             result = function(*observation.args, **observation.kwargs)
+            observation.result = result
             if observation.count is None:
                 observation.count = _count_of(result)
             return result
