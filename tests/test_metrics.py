@@ -21,6 +21,7 @@ from tests.tally import ParkingTally, Tally
 from tests.test_read_bound import holding
 from tests.workers import ROOT, wait_until
 
+
 class NeverRun(Tally):
     name = "never"
 
