@@ -95,17 +95,25 @@ def _run_observed(
 ) -> R:
     observation = Observation(kind, args[0] if args else None, args, kwargs)
     token = _current.set(observation)
+    hooks = _hooks
     try:
+        if len(hooks) == 1:  # the usual case: no ExitStack to build
+            with hooks[0].observe(observation):
+                return _call(function, observation)
         with ExitStack() as stack:
-            for hook in _hooks:
+            for hook in hooks:
                 stack.enter_context(hook.observe(observation))
-            result = function(*observation.args, **observation.kwargs)
-            observation.result = result
-            if observation.count is None:
-                observation.count = _count_of(result)
-            return result
+            return _call(function, observation)
     finally:
         _current.reset(token)
+
+
+def _call(function: Callable[..., R], observation: Observation) -> R:
+    result = function(*observation.args, **observation.kwargs)
+    observation.result = result
+    if observation.count is None:
+        observation.count = _count_of(result)
+    return result
 
 
 def _count_of(result: object) -> int | None:

@@ -87,8 +87,13 @@ class StoreMetrics:
             ["consumer", "outcome"],
             registry=registry,
         )
-        for outcome in ("ok", "conflict", "idempotent_retry", "error"):
-            self.appends.labels(outcome)
+        # Labelled children looked up once: ``labels()`` takes a lock per call.
+        self._outcomes = {
+            outcome: self.appends.labels(outcome)
+            for outcome in ("ok", "conflict", "idempotent_retry", "error")
+        }
+        self._published = self.relay.labels("published")
+        self._confirmed = self.relay.labels("confirmed")
 
     def install(self) -> StoreMetrics:
         """Start counting (every store, runner and relay in this process)."""
@@ -122,9 +127,9 @@ class StoreMetrics:
             self.batch_duration.labels(name).observe(seconds)
             self.events_applied.labels(name).inc(observation.count or 0)
         elif kind == "publish":
-            self.relay.labels("published").inc()
+            self._published.inc()
             if not error:
-                self.relay.labels("confirmed").inc()
+                self._confirmed.inc()
         elif kind == "consume":
             consumer = getattr(observation.target, "_name", "")
             self.consumer.labels(consumer, "consumed").inc()
@@ -157,7 +162,7 @@ class _Timed:
                 outcome = observation.outcome
             else:
                 outcome = "conflict" if isinstance(exc, _CONFLICTS) else "error"
-            self._metrics.appends.labels(outcome).inc()
+            self._metrics._outcomes[outcome].inc()
         self._metrics.done(observation, seconds, exc is not None)
 
 
