@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -17,9 +18,14 @@ from eventsourcing_core import NewEvent, PostgresEventStore, observe
 from eventsourcing_core.errors import ConcurrencyError
 from eventsourcing_core.integrations.metrics import ProjectionCollector, StoreMetrics
 from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.projection import SqlSession
+from eventsourcing_core.rabbitmq import IdempotentConsumer, RabbitRelay
 from tests.tally import ParkingTally, Tally
+from tests.test_rabbitmq import _consume, _declare, _peek, _relay_all, exchange
 from tests.test_read_bound import holding
 from tests.workers import ROOT, wait_until
+
+__all__ = ["exchange"]  # the broker tests' fixture, shared with test_rabbitmq
 
 
 class NeverRun(Tally):
@@ -187,3 +193,33 @@ def test_metrics_port_without_the_extra_is_one_line(dsn: str) -> None:
     assert out.stderr.strip().splitlines() == [
         "escore: prometheus_client is not installed: pip install 'eventsourcing-core[metrics]'"
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.rabbitmq
+def test_relay_and_consumer_messages_are_counted(
+    pg_store: PostgresEventStore, registry: CollectorRegistry, exchange: str
+) -> None:
+    def handle(body: dict[str, Any], properties: Any, sql: SqlSession) -> None:
+        if body.get("poison"):
+            raise ValueError("cannot handle this one")
+
+    consumer = IdempotentConsumer(
+        pg_store, "metered", f"{exchange}.q", ["#"], handle, exchange=exchange, max_attempts=2
+    )
+    _declare(consumer)
+    pg_store.append("order-1", [NewEvent("OrderPlaced", {"poison": n == 1}) for n in range(3)])
+    _relay_all(pg_store, RabbitRelay(exchange=exchange))
+    _consume(consumer, until=lambda: len(_peek(consumer.dead_letter_queue)) == 1)
+
+    def messages(outcome: str) -> float:
+        return value(
+            registry, "escore_consumer_messages_total", consumer="metered", outcome=outcome
+        )
+
+    assert value(registry, "escore_relay_messages_total", outcome="published") == 3
+    assert value(registry, "escore_relay_messages_total", outcome="confirmed") == 3
+    assert messages("consumed") == 4  # two good ones, the poisoned one twice
+    assert messages("failed") == 2
+    assert messages("redelivered") == 1
+    assert messages("dead_lettered") == 1
