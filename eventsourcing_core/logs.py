@@ -55,12 +55,19 @@ class _AddFields(logging.Filter):
         return True
 
 
+_CONNECTING = "pika.adapters.utils."
+"""pika's connection workflow: four or five records per failed attempt, which the relay
+retries and reports itself (``broker unreachable ...; reconnecting``)."""
+
+
 class _OneLine(logging.Filter):
-    """Drops the traceback of pika's records: it logs one per failed connection attempt."""
+    """pika's records: the connection workflow's dropped, the others without a traceback."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.name.startswith("pika"):
             return True
+        if record.name.startswith(_CONNECTING):
+            return False
         if record.exc_info and record.exc_info[1] is not None:
             record.msg = f"{record.getMessage()} ({record.exc_info[1]!r})"
             record.args = None
@@ -109,7 +116,7 @@ def _fields_of(observation: Observation) -> dict[str, str] | None:
 
 
 def quiet_pika(handler: logging.Handler) -> None:
-    """pika's connection-failure records become one line each on ``handler`` (the relay retries).
+    """On ``handler``: pika's connection attempts unlogged, its other records one line each.
 
     A handler filter: filters on the ``pika`` logger would miss its child loggers' records.
     """
