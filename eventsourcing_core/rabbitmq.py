@@ -208,7 +208,7 @@ def _text(value: object) -> str | None:
 
 def _last_try(max_attempts: int, properties: Any) -> str:
     """Whether a failed delivery goes to the dead-letter queue: its delivery limit is reached."""
-    delivered_before = (properties.headers or {}).get("x-delivery-count", 0)
+    delivered_before = (getattr(properties, "headers", None) or {}).get("x-delivery-count", 0)
     return "yes" if delivered_before >= max_attempts - 1 else "no"
 
 

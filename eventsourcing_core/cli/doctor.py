@@ -57,6 +57,9 @@ def add_command(
         "doctor",
         help="Check the store, projections and relay; explain each problem and its remedy.",
         description="Exit 0 when healthy, 1 with one line per problem.",
+        epilog="examples:\n  escore doctor\n  escore doctor --json\n"
+        "  escore doctor --max-lag 10000 --max-held-back 60",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub.add_argument("--json", action="store_true", help="one JSON object")
     sub.add_argument("--max-lag", type=int, default=1000, help="events behind that is a problem")
