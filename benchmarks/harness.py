@@ -35,7 +35,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
 from benchmarks.report import SERVER_SETTINGS, Report
-from eventsourcing_core import Checkpoint, PostgresEventStore, migrate
+from eventsourcing_core import Checkpoint, PostgresEventStore, migrate, observe
 
 Connection = psycopg.Connection[TupleRow]
 Step = Callable[[], int]
@@ -71,9 +71,10 @@ def safe_dsn(dsn: str) -> str:
 def fresh_database(dsn: str, dbname: str, *, migrated: bool = True) -> Iterator[str]:
     """A new database ``<dbname>_<pid>`` on the server of ``dsn`` (migrated); dropped when done.
 
-    The pid keeps two runs on one server (two people, two branches) apart.
+    The pid keeps two runs on one server (two people, two branches) apart;
+    ``ESCORE_BENCH_DATABASE`` names it outright.
     """
-    dbname = f"{dbname}_{os.getpid()}"
+    dbname = os.environ.get("ESCORE_BENCH_DATABASE") or f"{dbname}_{os.getpid()}"
     name = sql.Identifier(dbname)
     with psycopg.connect(dsn, autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
@@ -233,6 +234,35 @@ def rotations(sides: Sequence[str], rounds: int) -> Iterator[tuple[int, list[str
         shift = (number // 2) % count if count > 2 else 0
         order = list(sides[shift:]) + list(sides[:shift])
         yield number, order if number % 2 == 0 else order[::-1]
+
+
+def hooked_step(step: Step, hook: observe.Hook) -> Step:
+    """``step`` with ``hook`` installed while it runs: the instrumented side of an A/B.
+
+    Installing and removing the hook per step is charged to this side, so the
+    measured cost is, if anything, a little high.
+    """
+
+    def run() -> int:
+        observe.install(hook)
+        try:
+            return step()
+        finally:
+            observe.uninstall(hook)
+
+    return run
+
+
+def metrics_hook() -> observe.Hook | None:
+    """Prometheus counters in a registry of their own, or None without the [metrics] extra."""
+    try:
+        from prometheus_client import CollectorRegistry
+
+        from eventsourcing_core.integrations.metrics import StoreMetrics
+    except ImportError:
+        log("prometheus_client is not installed: the metrics A/B is skipped")
+        return None
+    return StoreMetrics(CollectorRegistry())
 
 
 def interleave(name: str, sides: Mapping[str, Measure], rounds: int) -> dict[str, float]:

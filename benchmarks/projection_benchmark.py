@@ -67,8 +67,10 @@ from benchmarks.harness import (
     alternate,
     cli,
     fresh_database,
+    interleave,
     log,
     machine_facts,
+    metrics_hook,
     run_bounded,
     wait_until_visible,
 )
@@ -81,6 +83,7 @@ from eventsourcing_core import (
     PostgresEventStore,
     RecordedEvent,
     StreamAppend,
+    observe,
 )
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
@@ -295,6 +298,32 @@ def bench_catch_up(store: PostgresEventStore, conn: Connection, plan: Plan) -> l
     best = alternate("read_all", read_all, raw, plan.rounds)
     results.append(Result(f"store.read_all alone, {size}", sides(best), note="(diagnostic)"))
     return results
+
+
+METERED = "ours, metrics on"
+
+
+def bench_metrics(store: PostgresEventStore, plan: Plan) -> list[Result]:
+    """Catch-up with and without Prometheus counting, same run, rounds interleaved (ABBA)."""
+    hook = metrics_hook()
+    if hook is None:
+        return []
+    runner = ProjectionRunner(store, NoOp(), batch_size=plan.batch_size)
+    runner.setup()
+
+    def plain() -> Sample:
+        return catch_up(runner, plan, plan.catch_up_seconds)
+
+    def metered() -> Sample:
+        with observe.hooked(hook):
+            return catch_up(runner, plan, plan.catch_up_seconds)
+
+    plain()
+    metered()
+    best = interleave("metrics, catch-up", {"ours": plain, METERED: metered}, plan.rounds * 2)
+    size = f"{plan.events:,} events, batches of {plan.batch_size:,}"
+    target = (Target("ours", 0.97),)
+    return [Result(f"ProjectionRunner catch-up, {size}", best, METERED, target)]
 
 
 def sides(best: tuple[float, float]) -> dict[str, float | None]:
@@ -576,15 +605,17 @@ def run(args: argparse.Namespace, plan: Plan) -> RunReport:
             write_orders(store, orders)
             wait_until_visible(store, plan.events)
             catch_up_results = bench_catch_up(store, conn, plan)
+            metered = bench_metrics(store, plan)
             summary = bench_summary(store, plan)
             report = Report(catch_up_results, summary, bench_latency(store, bench, plan))
         finally:
             store.close()
             conn.close()
     catch_up = Table("catch-up from START", ("raw", "ours"), "raw", results=report.catch_up)
-    return RunReport(
-        info, plan, [catch_up], sections=[markdown(plan, report)], extra=as_json(report)
-    )
+    tables = [catch_up]
+    if metered:
+        tables.append(Table("metrics overhead", ("ours", METERED), "ours", results=metered))
+    return RunReport(info, plan, tables, sections=[markdown(plan, report)], extra=as_json(report))
 
 
 def run_side_effect(dsn: str, plan: Plan) -> RunReport:

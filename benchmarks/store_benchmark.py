@@ -41,19 +41,24 @@ from benchmarks.harness import (
     StreamVersions,
     cli,
     fresh_database,
+    hooked_step,
     interleave,
     log,
     machine_facts,
+    metrics_hook,
     run_bounded,
     run_concurrent,
     wait_until_visible,
 )
 from benchmarks.report import Report, Result, Table, Target
-from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore
+from eventsourcing_core import Checkpoint, Metadata, NewEvent, PostgresEventStore, observe
+from eventsourcing_core.memory import InMemoryEventStore
+from eventsourcing_core.store import EventStore
 
 BENCH_DATABASE = "escore_bench"
 RAW, STORE, ES, PEER = "raw psycopg", "this store", "eventsourcing", "PL/pgSQL peer"
 QUIET = "this store, notify=False"
+METERED = "this store, metrics on"
 SIDES = (RAW, STORE, ES, PEER)
 
 METADATA = Metadata(
@@ -140,7 +145,7 @@ class Sides:
 # -- the units of work -------------------------------------------------------------------
 
 
-def store_append(store: PostgresEventStore, streams: StreamVersions, size: int) -> Step:
+def store_append(store: EventStore, streams: StreamVersions, size: int) -> Step:
     """``size`` events to the next stream at its exact expected version."""
 
     def step() -> int:
@@ -308,6 +313,49 @@ def bench_read_stream(sides: Sides, plan: Plan) -> Result:
     return Result(f"read_stream, a {events:,}-event stream", best, STORE, (Target(RAW, 0.8),))
 
 
+def bench_metrics(sides: Sides, plan: Plan) -> list[Result]:
+    """The same store with and without Prometheus counting, same run, rounds interleaved.
+
+    Reads first (the log holds exactly ``plan.read_events`` events then), then
+    appends, with three times the usual rounds: the difference sought (3%) is
+    smaller than a busy machine's drift between two rounds.
+    """
+    hook = metrics_hook()
+    if hook is None:
+        return []
+    size = plan.page_size
+    makers: dict[str, Callable[[], Step]] = {
+        STORE: lambda: store_pages(sides.store, size),
+        METERED: lambda: hooked_step(store_pages(sides.store, size), hook),
+    }
+    read = read_all_sides("metrics, read log", makers, plan.read_events, plan)
+    appends = {
+        STORE: store_append(sides.store, StreamVersions("plain"), 1),
+        METERED: hooked_step(store_append(sides.store, StreamVersions("metered"), 1), hook),
+    }
+    best = measure_all("metrics, 1 writer", appends, plan, rounds=plan.rounds * 3)
+    target = (Target(STORE, 0.97),)
+    return [
+        Result(f"read the global log, pages of {size:,}", read, METERED, target),
+        Result("1 event per transaction, 1 writer", best, METERED, target),
+        hook_cost(hook, plan, best[STORE]),
+    ]
+
+
+def hook_cost(hook: observe.Hook, plan: Plan, append_rate: float) -> Result:
+    """The hook's own CPU cost per append, on the in-memory store (no server, little noise)."""
+    memory = InMemoryEventStore()
+    steps = {
+        STORE: store_append(memory, StreamVersions("plain"), 1),
+        METERED: hooked_step(store_append(memory, StreamVersions("metered"), 1), hook),
+    }
+    best = measure_all("metrics, in-memory appends", steps, plan, rounds=plan.rounds * 3)
+    per_call = max(0.0, 1 / best[METERED] - 1 / best[STORE])
+    share = per_call * append_rate
+    note = f"(diagnostic) {per_call * 1e6:.1f} us per append: {share:.2%} of a PostgreSQL append"
+    return Result("in-memory store, 1 event per append", best, METERED, note=note)
+
+
 def read_all_sides(
     name: str, makers: Mapping[str, Callable[[], Step]], events: int, plan: Plan
 ) -> dict[str, float]:
@@ -378,13 +426,17 @@ def run(args: argparse.Namespace, plan: Plan) -> Report:
         log(f"filling {plan.read_events:,} events on each side...")
         fill_for_reads(sides, plan)
         results = [bench_read_log(sides, plan), bench_read_stream(sides, plan)]
+        metered = bench_metrics(sides, plan)
         results += bench_single(sides, plan)
         results += bench_concurrent(sides, plan)
         results.append(bench_batch(sides, plan))
         installed = sides.es is not None
     table = Table("workload", SIDES, RAW, results=results)
     notes = [] if installed else [f"eventsourcing not installed: `{peers.ES_INSTALL}`"]
-    return Report(facts, plan, [table], notes)
+    tables = [table]
+    if metered:
+        tables.append(Table("metrics overhead", (STORE, METERED), STORE, results=metered))
+    return Report(facts, plan, tables, notes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

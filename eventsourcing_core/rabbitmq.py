@@ -43,6 +43,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from eventsourcing_core import observe
 from eventsourcing_core.errors import UnprocessableEventError
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
@@ -148,6 +149,7 @@ class RabbitRelay(Projection):
         """Close the broker connection."""
         self._disconnect()
 
+    @observe.observed("publish")
     def _publish(self, event: RecordedEvent) -> None:
         channel = self._ensure_channel()
         # With confirms on, basic_publish returns once the broker has the message.
@@ -202,6 +204,12 @@ def _properties(event: RecordedEvent) -> pika.BasicProperties:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _last_try(max_attempts: int, properties: Any) -> str:
+    """Whether a failed delivery goes to the dead-letter queue: its delivery limit is reached."""
+    delivered_before = (getattr(properties, "headers", None) or {}).get("x-delivery-count", 0)
+    return "yes" if delivered_before >= max_attempts - 1 else "no"
 
 
 Handler = Callable[[dict[str, Any], Any, SqlSession], None]
@@ -278,6 +286,7 @@ class IdempotentConsumer:
             if connection.is_open:
                 connection.close()
 
+    @observe.observed("consume")
     def _handle(self, channel: BlockingChannel, method: Any, properties: Any, body: bytes) -> None:
         try:
             # Everything that can wait (decoding, a pooled connection) comes
@@ -289,6 +298,11 @@ class IdempotentConsumer:
                     self._handler(message, properties, session)
         except Exception as error:
             logger.warning("%s: message %s failed: %s", self._name, properties.message_id, error)
+            observe.count(
+                "consumer_failed",
+                consumer=self._name,
+                dead_lettered=_last_try(self._max_attempts, properties),
+            )
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
         channel.basic_ack(method.delivery_tag)

@@ -40,6 +40,7 @@ from eventsourcing_core.events import (
     RecordedEvent,
     StreamAppend,
 )
+from eventsourcing_core.observe import observed
 from eventsourcing_core.snapshots import Snapshot, SnapshotStore
 from eventsourcing_core.store import EventStore
 from eventsourcing_core.upcasting import Upcasters
@@ -88,6 +89,7 @@ class Repository(Generic[A]):
         self._snapshots = snapshots
         self._snapshot_every = snapshot_every
 
+    @observed("load")
     def load(self, id: str, *, at_version: int | None = None) -> A:
         """The aggregate as its stream has it now, or as it was at ``at_version``.
 
@@ -182,6 +184,7 @@ class Repository(Generic[A]):
         except EventStoreError as exc:
             logger.warning("could not snapshot %s: %s", aggregate.stream_id, exc)
 
+    @observed("execute")
     def execute(
         self,
         id: str,

@@ -30,6 +30,7 @@ from eventsourcing_core.events import (
     StreamAppend,
     StreamInfo,
 )
+from eventsourcing_core.observe import observed
 from eventsourcing_core.validation import PreparedAppend
 
 DEFAULT_BATCH_SIZE = 1000
@@ -72,6 +73,7 @@ class StoreTransaction(ABC):
     every append made in it.
     """
 
+    @observed("append")
     def append(
         self,
         stream_id: str,
@@ -123,6 +125,7 @@ class EventStore(ABC):
         """
         return self.append_streams([StreamAppend(stream_id, events, expected_version)])[0]
 
+    @observed("append")
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:
         """Append to several streams in one transaction: all commit, or none."""
         results = self._append_streams(validation.prepare_appends(appends))
@@ -163,6 +166,7 @@ class EventStore(ABC):
 
     # -- reading streams ---------------------------------------------------
 
+    @observed("read")
     def read_stream(
         self,
         stream_id: str,
@@ -193,6 +197,7 @@ class EventStore(ABC):
 
     # -- reading the global log --------------------------------------------
 
+    @observed("read")
     def read_all(
         self,
         *,

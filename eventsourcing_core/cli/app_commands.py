@@ -14,6 +14,7 @@ from psycopg import sql
 
 from eventsourcing_core import migrate
 from eventsourcing_core.aggregate import Aggregate
+from eventsourcing_core.cli import ops
 from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
@@ -80,6 +81,7 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
     runners = [ProjectionRunner(store, p) for p in chosen]
     if args.action == "run":
         _logging()
+        ops.serve_metrics(args, store, runners)
         ProjectionWorker(store, chosen).run_until_signalled()
         return
     if args.action in ("list", "status"):
@@ -218,4 +220,5 @@ def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
         _status([ProjectionRunner(store, relay)], args.json)
         return
     _logging()
+    ops.serve_metrics(args, store, [ProjectionRunner(store, relay)])
     ProjectionWorker(store, [relay]).run_until_signalled()

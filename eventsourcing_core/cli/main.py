@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from eventsourcing_core import embedded
-from eventsourcing_core.cli import app_commands, store_commands
+from eventsourcing_core.cli import app_commands, doctor, ops, store_commands
 from eventsourcing_core.cli.app import App, load_app
 from eventsourcing_core.dsn import resolve_dsn
 from eventsourcing_core.errors import (
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        ops.configure_logging(args)
         args.run(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--aggregates", help="module:attribute naming your aggregate classes")
     parser.add_argument("--projections", help="module:attribute naming your projections factory")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines (run commands)")
     parser.set_defaults(run=lambda args: parser.print_help())
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_migrate(commands)
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_relay(commands)
     _add_demo(commands)
     _add_embedded(commands)
+    doctor.add_command(commands, _with_store(doctor.run_doctor))
     return parser
 
 
@@ -247,6 +250,7 @@ def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     sub.add_argument("names", nargs="*", help="projection names (default: all)")
     sub.add_argument("--json", action="store_true", help="status as JSON lines")
+    ops.add_metrics_port(sub)
     sub.set_defaults(run=_with_app(app_commands.run_projections))
 
 
@@ -262,6 +266,7 @@ def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub.add_argument("--amqp", default=DEFAULT_AMQP_URL, help="the broker's URL")
     sub.add_argument("--exchange", default=DEFAULT_EXCHANGE, help="the topic exchange")
     sub.add_argument("--json", action="store_true", help="status as JSON lines")
+    ops.add_metrics_port(sub)
     sub.set_defaults(run=_with_store(app_commands.run_relay))
 
 

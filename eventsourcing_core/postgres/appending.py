@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from eventsourcing_core import observe
 from eventsourcing_core.events import AppendResult, Checkpoint, ExpectedVersion, StreamState
 from eventsourcing_core.postgres.statements import Statements
 from eventsourcing_core.validation import PreparedAppend
@@ -45,7 +46,9 @@ def append_to_stream(
         row = conn.execute(query, params, prepare=prepare).fetchone()
         if row is not None:
             return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
+        observe.note_outcome("idempotent_retry")  # the append function returns only for a retry
     elif _any_event_id_recorded(conn, statements, append):
+        observe.note_outcome("idempotent_retry")
         return _replayed_append(conn, statements, append)
     return _call_append_function(conn, statements, append)
 

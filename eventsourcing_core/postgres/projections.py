@@ -40,6 +40,7 @@ from eventsourcing_core.events import (
     NewEvent,
     RecordedEvent,
 )
+from eventsourcing_core.observe import observed
 from eventsourcing_core.postgres.errors import is_connection_failure
 from eventsourcing_core.postgres.liveness import RunningTransaction
 from eventsourcing_core.postgres.projection_statements import (
@@ -252,6 +253,7 @@ class ProjectionRunner:
             self._rendered[query] = rendered
         return rendered
 
+    @observed("batch")
     def run_batch(self) -> int:
         """Apply the next batch; the number of events done (0 when caught up).
 
