@@ -1,7 +1,9 @@
 """``escore``: the command line of eventsourcing_core.
 
 Exit codes: 0 success, 1 failure, 2 usage error (bad arguments or input),
-3 the database cannot be reached, 130 interrupted (Ctrl-C). Every error prints
+3 the database cannot be reached, 130 interrupted (Ctrl-C), except for the
+commands that run until stopped (``tail``, ``projections run``, ``relay run``),
+for which Ctrl-C is a clean stop (0). Every error prints
 one line on stderr, never a traceback; an error nobody expected says so and
 exits 1. ``--debug`` prints the traceback too.
 """
@@ -39,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.run(args)
     except KeyboardInterrupt:
+        if _stopped_cleanly(args):
+            return EXIT_OK
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # the last line of defence: one line, never a traceback
@@ -48,6 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"escore: {message}", file=sys.stderr)
         return code
     return EXIT_OK
+
+
+def _stopped_cleanly(args: argparse.Namespace) -> bool:
+    """Whether Ctrl-C is how this command ends: ``tail``, ``projections run``, ``relay run``.
+
+    They run until stopped, so Ctrl-C is their normal end (exit 0), even when it
+    comes before the worker has installed its own handler; any other command
+    interrupted exits 130.
+    """
+    return getattr(args, "action", None) in getattr(args, "ctrl_c_stops", ())
 
 
 def _explain(error: Exception, *, debug: bool) -> tuple[int, str]:
@@ -215,7 +229,7 @@ def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sub.add_argument("--from-start", action="store_true", help="from the first event, not now")
     sub.add_argument("--interval", type=float, default=0.25, help="seconds between polls")
     sub.add_argument("--json", action="store_true", help="JSON lines")
-    sub.set_defaults(run=_with_store(store_commands.run_tail))
+    sub.set_defaults(run=_with_store(store_commands.run_tail), ctrl_c_stops={None})
 
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -240,14 +254,30 @@ def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "  escore projections status\n  escore projections run            # Ctrl-C stops cleanly\n"
         "  escore projections run order_summary user_directory\n"
         "  escore projections rebuild order_summary\n  escore projections parked order_summary\n"
-        "  escore projections retry order_summary",
+        "  escore projections retry order_summary\n"
+        "  escore projections switch order_summary   # readers see the deployed version\n"
+        "  escore projections retire order_summary   # drop the versions readers left",
     )
     sub.add_argument(
-        "action", choices=["list", "status", "run", "reset", "rebuild", "parked", "retry"]
+        "action",
+        choices=[
+            "list",
+            "status",
+            "run",
+            "reset",
+            "rebuild",
+            "parked",
+            "retry",
+            "switch",
+            "retire",
+        ],
     )
     sub.add_argument("names", nargs="*", help="projection names (default: all)")
     sub.add_argument("--json", action="store_true", help="status as JSON lines")
-    sub.set_defaults(run=_with_app(app_commands.run_projections))
+    sub.add_argument(
+        "--version", type=int, help="retire: this version (default: those older than the live one)"
+    )
+    sub.set_defaults(run=_with_app(app_commands.run_projections), ctrl_c_stops={"run"})
 
 
 def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -262,7 +292,7 @@ def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub.add_argument("--amqp", default=DEFAULT_AMQP_URL, help="the broker's URL")
     sub.add_argument("--exchange", default=DEFAULT_EXCHANGE, help="the topic exchange")
     sub.add_argument("--json", action="store_true", help="status as JSON lines")
-    sub.set_defaults(run=_with_store(app_commands.run_relay))
+    sub.set_defaults(run=_with_store(app_commands.run_relay), ctrl_c_stops={"run"})
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -272,6 +302,11 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "Play the sample stories on a database and show the read models.",
         "  escore demo                  # on the embedded PostgreSQL\n"
         "  escore --dsn postgresql://localhost/demo demo",
+    )
+    sub.add_argument(
+        "--force",
+        action="store_true",
+        help="write the samples even into a database that holds other streams",
     )
     sub.set_defaults(
         run=lambda args: app_commands.run_demo(
