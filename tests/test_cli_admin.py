@@ -65,6 +65,7 @@ class Count(Projection):
         sql.execute("CREATE TABLE IF NOT EXISTS {book_count} (version int, n int NOT NULL)")
 
     def apply(self, event, sql):
+        time.sleep(float(os.environ.get("SLOW_APPLY", "0")))
         if event.data.get("book") == "poison" and os.environ.get("POISON"):
             raise ValueError("poisoned book")
         sql.execute("INSERT INTO {book_count} VALUES (%s, 1)", [type(self).version])
@@ -168,6 +169,38 @@ def test_a_killed_worker_leaves_its_projection_stopped_not_running(app: Path, ds
 
     wait_until(lambda: status(app, dsn)["count"]["status"] == "stopped", timeout=10)
     assert status(app, dsn)["count"]["owner"] is None
+
+
+def test_a_rebuild_owns_the_projection_while_it_runs(app: Path, dsn: str) -> None:
+    shelve(app, dsn, *"abcdefgh")
+    rebuild = background(app, dsn, "projections", "rebuild", "count", SLOW_APPLY="0.5")
+    try:
+        wait_until(lambda: _running_owner(app, dsn) is not None, timeout=30)
+        owner = _running_owner(app, dsn)
+    finally:
+        _, err = rebuild.communicate(timeout=60)  # let it finish
+
+    assert rebuild.returncode == 0, err
+    assert owner is not None
+    assert owner.startswith(f"escore rebuild {rebuild.pid} ")
+    assert status(app, dsn)["count"]["status"] == "stopped"
+
+
+def test_a_rebuild_leaves_catching_up_to_the_worker_that_owns_the_projection(
+    app: Path, dsn: str
+) -> None:
+    shelve(app, dsn, "a", "b")
+    worker = background(app, dsn, "projections", "run")
+    try:
+        wait_until(lambda: status(app, dsn)["count"]["processed"] == 2, timeout=30)
+        rebuilt = ok(app, dsn, "projections", "rebuild", "count")
+        wait_until(lambda: status(app, dsn)["count"]["processed"] == 2, timeout=30)
+    finally:
+        assert stop(worker)[0] == 0
+
+    assert rebuilt.startswith(f"reset count; escore worker {worker.pid} ")
+    assert rebuilt.strip().endswith("rebuilds it from the start")
+    assert query(dsn, "SELECT count(*) FROM escore.book_count") == [(2,)]
 
 
 def _running_owner(app: Path, dsn: str) -> str | None:

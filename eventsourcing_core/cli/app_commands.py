@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -18,6 +19,7 @@ from eventsourcing_core.cli import versions
 from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
+from eventsourcing_core.postgres.ownership import holding, owner_of
 from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.postgres.worker import ProjectionWorker
@@ -109,8 +111,7 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
         runner.reset()
         print(f"reset {runner.name}: read model emptied, checkpoint at the start")
     elif args.action == "rebuild":
-        runner.reset()
-        _catch_up(runner)
+        _rebuild(store, runner)
     elif args.action == "parked":
         rows = [
             [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
@@ -158,6 +159,22 @@ def _error_cell(status: ProjectionStatus) -> str:
     if status.resolved_error is not None:
         return f"(resolved) {status.resolved_error}"
     return ""
+
+
+def _rebuild(store: PostgresEventStore, runner: ProjectionRunner) -> None:
+    """Reset, then catch up owning the projection (``status`` shows this command running it).
+
+    When a worker owns it, only reset: the worker rebuilds it from the start,
+    rather than this command racing it batch for batch.
+    """
+    with holding(store, runner.lock_key, f"escore rebuild {os.getpid()}") as owned:
+        runner.reset()
+        if owned:
+            _catch_up(runner)
+            return
+    owner = owner_of(store, runner.lock_key)
+    who = owner.describe() if owner is not None else "the worker that owns it"
+    print(f"reset {runner.name}; {who} rebuilds it from the start")
 
 
 def _catch_up(runner: ProjectionRunner) -> None:

@@ -13,9 +13,14 @@ shows as resolved.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
+from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.store import PostgresEventStore
 
 # The session holding a session-level advisory lock taken with
@@ -50,6 +55,22 @@ def owner_of(store: PostgresEventStore, lock_key: str) -> Owner | None:
     """The live session holding ``lock_key``, or None when nobody owns it."""
     row = store.fetch_one(_OWNER, {"key": lock_key})
     return None if row is None else Owner(int(row[0]), row[1] or None)
+
+
+@contextmanager
+def holding(store: PostgresEventStore, lock_key: str, application_name: str) -> Iterator[bool]:
+    """Own a projection for an operator's command, if nobody does: whether it was free.
+
+    The lock is taken on a session of its own named ``application_name``, as a
+    worker's is, so ``status`` shows the command as the owner while it runs, and
+    workers leave the projection alone until it ends (closing the session lets go).
+    """
+    conninfo = store.pool.conninfo
+    dsn = conninfo() if callable(conninfo) else conninfo
+    try_lock = ProjectionStatements.for_schema(store.schema).try_lock
+    with psycopg.connect(dsn, autocommit=True, application_name=application_name) as session:
+        row = session.execute(try_lock, [lock_key]).fetchone()
+        yield row is not None and bool(row[0])
 
 
 def effective_status(stored: str, owner: Owner | None) -> str:
