@@ -295,14 +295,30 @@ def test_the_live_version_cannot_be_retired(app: Path, dsn: str) -> None:
 # -- 7. exit codes, Ctrl-C, replay, demo ---------------------------------------------------
 
 
-@pytest.mark.parametrize("names", [[], ["count", "count"]])
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        ([], "the following arguments are required: NAME"),
+        (["count", "count"], "unrecognized arguments: count"),
+    ],
+)
 def test_an_admin_action_without_exactly_one_name_is_a_usage_error(
-    app: Path, dsn: str, names: list[str]
+    app: Path, dsn: str, names: list[str], said: str
 ) -> None:
     done = escore(app, dsn, "projections", "reset", *names)
 
     assert done.returncode == 2
-    assert "projections reset needs exactly one projection name" in done.stderr
+    assert said in done.stderr
+    assert "usage: escore" in done.stderr
+
+
+def test_each_projections_action_has_its_own_help(app: Path, dsn: str) -> None:
+    reset = ok(app, dsn, "projections", "reset", "--help")
+    retire = ok(app, dsn, "projections", "retire", "--help")
+
+    assert reset.startswith("usage: escore projections reset [-h] NAME")
+    assert "Empty the read model and rewind it." in reset
+    assert "--version VERSION" in retire
 
 
 def test_replay_refuses_a_version_past_the_end_of_the_stream(app: Path, dsn: str) -> None:

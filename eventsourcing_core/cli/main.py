@@ -246,6 +246,40 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sub.set_defaults(run=_with_app(app_commands.run_replay))
 
 
+_PROJECTION_ACTIONS = {
+    # action: (summary, examples, takes exactly one name)
+    "list": ("List the projections and where they are.", "escore projections list", False),
+    "status": (
+        "Where each projection (and each of its versions) is, who runs it, its last error.",
+        "escore projections status --json",
+        False,
+    ),
+    "run": (
+        "Run projections in the foreground until Ctrl-C (a clean stop, exit 0).",
+        "escore projections run order_summary user_directory",
+        False,
+    ),
+    "reset": ("Empty the read model and rewind it.", "escore projections reset NAME", True),
+    "rebuild": (
+        "Reset, then catch up in the foreground (or leave it to the worker that owns it).",
+        "escore projections rebuild order_summary",
+        True,
+    ),
+    "parked": ("Show the events a projection parked.", "escore projections parked NAME", True),
+    "retry": ("Apply parked events again.", "escore projections retry order_summary", True),
+    "switch": (
+        "Blue/green: readers see the version the application deploys (once caught up).",
+        "escore projections switch order_summary",
+        True,
+    ),
+    "retire": (
+        "Blue/green: drop the versions readers left (or --version N).",
+        "escore projections retire order_summary --version 1",
+        True,
+    ),
+}
+
+
 def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = _command(
         commands,
@@ -256,28 +290,27 @@ def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "  escore projections rebuild order_summary\n  escore projections parked order_summary\n"
         "  escore projections retry order_summary\n"
         "  escore projections switch order_summary   # readers see the deployed version\n"
-        "  escore projections retire order_summary   # drop the versions readers left",
+        "  escore projections retire order_summary   # drop the versions readers left\n"
+        "  escore projections reset --help           # each action has its own help",
     )
-    sub.add_argument(
-        "action",
-        choices=[
-            "list",
-            "status",
-            "run",
-            "reset",
-            "rebuild",
-            "parked",
-            "retry",
-            "switch",
-            "retire",
-        ],
+    actions = sub.add_subparsers(title="actions", metavar="ACTION", dest="action", required=True)
+    for action, (summary, example, one_name) in _PROJECTION_ACTIONS.items():
+        parser = _command(actions, action, summary, f"  {example}")
+        if one_name:
+            parser.add_argument("names", nargs=1, metavar="NAME", help="the projection")
+        else:
+            parser.add_argument(
+                "names", nargs="*", metavar="NAME", help="projections (default: all)"
+            )
+        if action in ("list", "status"):
+            parser.add_argument("--json", action="store_true", help="JSON lines")
+        if action == "retire":
+            parser.add_argument(
+                "--version", type=int, help="this version (default: those older than the live one)"
+            )
+    sub.set_defaults(
+        run=_with_app(app_commands.run_projections), ctrl_c_stops={"run"}, json=False, version=None
     )
-    sub.add_argument("names", nargs="*", help="projection names (default: all)")
-    sub.add_argument("--json", action="store_true", help="status as JSON lines")
-    sub.add_argument(
-        "--version", type=int, help="retire: this version (default: those older than the live one)"
-    )
-    sub.set_defaults(run=_with_app(app_commands.run_projections), ctrl_c_stops={"run"})
 
 
 def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
