@@ -64,7 +64,7 @@ def test_a_projection_applies_every_event_once_and_moves_its_checkpoint(
     assert set(_tally(dsn).values()) == {1}
     assert len(_tally(dsn)) == 25
     status = runner.status()
-    assert (status.processed, status.lag, status.status) == (25, 0, "running")
+    assert (status.processed, status.lag, status.status) == (25, 0, "stopped")
     assert status.checkpoint == pg_store.read_all(categories=["tally"], limit=100)[-1].checkpoint
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -14,11 +15,12 @@ from psycopg import sql
 
 from eventsourcing_core import migrate
 from eventsourcing_core.aggregate import Aggregate
-from eventsourcing_core.cli import ops
+from eventsourcing_core.cli import ops, versions
 from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
-from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.postgres.ownership import holding, owner_of
+from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection
@@ -28,9 +30,16 @@ from eventsourcing_core.repository import Repository
 def run_replay(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:
     """Rebuild an aggregate from its stream and print its state."""
     cls = app.aggregate_for(args.stream)
+    if args.at_version is not None and args.at_version < 1:
+        raise InvalidArgumentError(f"--at-version must be 1 or more, got {args.at_version}")
     recorded = store.read_stream(args.stream, limit=args.at_version)
     if not recorded:
         raise EventStoreError(f"no stream {args.stream!r} (see `escore streams`)")
+    if args.at_version is not None and recorded[-1].version < args.at_version:
+        raise InvalidArgumentError(
+            f"{args.stream} has {recorded[-1].version} events: there is no version "
+            f"{args.at_version} to replay to"
+        )
     repository = Repository(store, cls, upcasters=app.upcasters_for(cls))
     aggregate = cls(args.stream.partition("-")[2])
     progress = sys.stderr.isatty() and not args.verbose and len(recorded) >= 10_000
@@ -76,27 +85,34 @@ def projections(app: App, store: PostgresEventStore, names: list[str]) -> list[P
 
 
 def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:
-    """list, status, run, reset, rebuild, parked, retry."""
+    """list, status, run, reset, rebuild, parked, retry, switch, retire."""
     chosen = projections(app, store, args.names)
-    runners = [ProjectionRunner(store, p) for p in chosen]
     if args.action == "run":
         _logging()
-        ops.serve_metrics(args, store, runners)
+        ops.serve_metrics(args, store, [ProjectionRunner(store, p) for p in chosen])
         ProjectionWorker(store, chosen).run_until_signalled()
         return
     if args.action in ("list", "status"):
-        _status(runners, args.json)
+        _status(versions.status_targets(store, chosen), args.json)
         return
-    if len(runners) != 1 or not args.names:
-        raise EventStoreError(f"projections {args.action} needs exactly one projection name")
-    [runner] = runners
+    if len(chosen) != 1 or len(args.names) != 1:
+        raise InvalidArgumentError(
+            f"projections {args.action} needs exactly one projection name, got {len(args.names)}"
+        )
+    [projection] = chosen
+    if args.action == "switch":
+        versions.run_switch(store, projection)
+        return
+    if args.action == "retire":
+        versions.run_retire(args, store, projection)
+        return
+    runner = ProjectionRunner(store, projection)
     runner.setup()
     if args.action == "reset":
         runner.reset()
         print(f"reset {runner.name}: read model emptied, checkpoint at the start")
     elif args.action == "rebuild":
-        runner.reset()
-        _catch_up(runner)
+        _rebuild(store, runner)
     elif args.action == "parked":
         rows = [
             [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
@@ -106,30 +122,60 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
         print(f"{runner.retry_parked()} parked event(s) applied again")
 
 
-def _status(runners: list[ProjectionRunner], as_json: bool) -> None:
+def _status(targets: list[versions.Target], as_json: bool) -> None:
     rows: list[list[Any]] = []
     holders: dict[str, str] = {}
-    for runner in runners:
+    owners: dict[str, str | None] = {}
+    for target in targets:
+        runner, version = target.runner, f"v{target.projection.version}"
         try:
             s = runner.status()
         except EventStoreError:
-            rows.append([runner.name, "never run", "", "", "", "", "", ""])
+            rows.append([runner.name, version, target.readers(0), "never run", *[""] * 6])
             continue
         if s.held_back_by is not None:
             holders[s.name] = s.held_back_by.describe()
+        owners[s.name] = s.owner.describe() if s.owner is not None else None
         counts = [s.lag, s.held_back, s.processed, s.parked]
-        rows.append([s.name, s.status, str(s.checkpoint), *counts, s.last_error or ""])
-    headers = ["projection", "status", "checkpoint", "lag", "held back", "processed", "parked"]
-    headers.append("last error")
+        head = [s.name, version, target.readers(s.lag), s.status, str(s.checkpoint)]
+        rows.append([*head, *counts, _error_cell(s)])
+    headers = ["projection", "version", "readers", "status", "checkpoint", "lag", "held back"]
+    headers += ["processed", "parked", "last error"]
     if as_json:
         json_lines(
-            dict(zip(headers, row, strict=True)) | {"held back by": holders.get(row[0])}
+            dict(zip(headers, row, strict=True))
+            | {"held back by": holders.get(row[0]), "owner": owners.get(row[0])}
             for row in rows
         )
         return
     table(headers, rows)
     for name, holder in holders.items():
         print(f"{name}: the log is held back by {holder}")
+
+
+def _error_cell(status: ProjectionStatus) -> str:
+    """The error that stands, else the one the projection recovered from, marked so."""
+    if status.last_error is not None:
+        return status.last_error
+    if status.resolved_error is not None:
+        return f"(resolved) {status.resolved_error}"
+    return ""
+
+
+def _rebuild(store: PostgresEventStore, runner: ProjectionRunner) -> None:
+    """Reset, then catch up owning the projection (``status`` shows this command running it).
+
+    When a worker owns it, only reset: the worker rebuilds it from the start,
+    rather than this command racing it batch for batch.
+    """
+    with holding(store, runner.lock_key, f"escore rebuild {os.getpid()}") as owned:
+        runner.reset()
+        if owned:
+            _catch_up(runner)
+            return
+    owner = owner_of(store, runner.lock_key)
+    who = owner.describe() if owner is not None else "the worker that owns it"
+    print(f"reset {runner.name}; {who} rebuilds it from the start")
 
 
 def _catch_up(runner: ProjectionRunner) -> None:
@@ -154,6 +200,9 @@ def _logging() -> None:
 
 def run_demo(args: argparse.Namespace, dsn: str, app: App) -> None:
     """Migrate, play the stories, run the projections to the head, show what came out."""
+    samples = importlib.import_module("aggregates")
+    if not args.force:
+        _refuse_other_streams(dsn, args.schema, {a.category for a in samples.ALL})
     migrate.upgrade(dsn, schema=args.schema)
     logging.basicConfig(level=logging.WARNING, format="  %(message)s")
     logging.getLogger("projections.welcome_email").setLevel(logging.INFO)
@@ -175,6 +224,30 @@ def run_demo(args: argparse.Namespace, dsn: str, app: App) -> None:
         _show_read_models(store, suffix)
         print("\nstreams written:")
         table(["stream", "events"], [[s, store.stream_version(s)] for s in streams])
+
+
+def _refuse_other_streams(dsn: str, schema: str, sample_categories: set[str]) -> None:
+    """Refuse a store holding streams of categories the sample domains do not have.
+
+    The demo writes sample streams and read models into the database it is
+    given; what counts as sample data is a stream in a category of the sample
+    aggregates (``order``, ``inventory``, ``user``, ``username``), which the
+    demo and the quickstart example write. A database not migrated yet holds
+    no streams. ``--force`` skips the check.
+    """
+    if migrate.current(dsn, schema=schema) is None:
+        return
+    with PostgresEventStore.connect(dsn, schema=schema, notify=False) as store:
+        others = sorted(
+            c.category for c in store.list_categories() if c.category not in sample_categories
+        )
+    if others:
+        shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+        raise InvalidArgumentError(
+            f"this database holds streams that are not sample data (categories: {shown}); "
+            "the demo writes sample streams and tables into it: use a scratch database, "
+            "or pass --force"
+        )
 
 
 def _show_read_models(store: PostgresEventStore, suffix: str) -> None:
@@ -217,7 +290,7 @@ def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
         # Not repeating the URL: it may hold a password.
         raise InvalidArgumentError(f"--amqp is not a usable broker URL: {exc}") from None
     if args.action == "status":
-        _status([ProjectionRunner(store, relay)], args.json)
+        _status(versions.status_targets(store, [relay]), args.json)
         return
     _logging()
     ops.serve_metrics(args, store, [ProjectionRunner(store, relay)])

@@ -1,7 +1,9 @@
 """``escore``: the command line of eventsourcing_core.
 
 Exit codes: 0 success, 1 failure, 2 usage error (bad arguments or input),
-3 the database cannot be reached, 130 interrupted (Ctrl-C). Every error prints
+3 the database cannot be reached, 130 interrupted (Ctrl-C), except for the
+commands that run until stopped (``tail``, ``projections run``, ``relay run``),
+for which Ctrl-C is a clean stop (0). Every error prints
 one line on stderr, never a traceback; an error nobody expected says so and
 exits 1. ``--debug`` prints the traceback too.
 """
@@ -40,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ops.configure_logging(args)
         args.run(args)
     except KeyboardInterrupt:
+        if _stopped_cleanly(args):
+            return EXIT_OK
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:  # the last line of defence: one line, never a traceback
@@ -49,6 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"escore: {message}", file=sys.stderr)
         return code
     return EXIT_OK
+
+
+def _stopped_cleanly(args: argparse.Namespace) -> bool:
+    """Whether Ctrl-C is how this command ends: ``tail``, ``projections run``, ``relay run``.
+
+    They run until stopped, so Ctrl-C is their normal end (exit 0), even when it
+    comes before the worker has installed its own handler; any other command
+    interrupted exits 130.
+    """
+    return getattr(args, "action", None) in getattr(args, "ctrl_c_stops", ())
 
 
 def _explain(error: Exception, *, debug: bool) -> tuple[int, str]:
@@ -218,7 +232,7 @@ def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     sub.add_argument("--from-start", action="store_true", help="from the first event, not now")
     sub.add_argument("--interval", type=float, default=0.25, help="seconds between polls")
     sub.add_argument("--json", action="store_true", help="JSON lines")
-    sub.set_defaults(run=_with_store(store_commands.run_tail))
+    sub.set_defaults(run=_with_store(store_commands.run_tail), ctrl_c_stops={None})
 
 
 def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -235,6 +249,40 @@ def _add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     sub.set_defaults(run=_with_app(app_commands.run_replay))
 
 
+_PROJECTION_ACTIONS = {
+    # action: (summary, examples, takes exactly one name)
+    "list": ("List the projections and where they are.", "escore projections list", False),
+    "status": (
+        "Where each projection (and each of its versions) is, who runs it, its last error.",
+        "escore projections status --json",
+        False,
+    ),
+    "run": (
+        "Run projections in the foreground until Ctrl-C (a clean stop, exit 0).",
+        "escore projections run order_summary user_directory",
+        False,
+    ),
+    "reset": ("Empty the read model and rewind it.", "escore projections reset NAME", True),
+    "rebuild": (
+        "Reset, then catch up in the foreground (or leave it to the worker that owns it).",
+        "escore projections rebuild order_summary",
+        True,
+    ),
+    "parked": ("Show the events a projection parked.", "escore projections parked NAME", True),
+    "retry": ("Apply parked events again.", "escore projections retry order_summary", True),
+    "switch": (
+        "Blue/green: readers see the version the application deploys (once caught up).",
+        "escore projections switch order_summary",
+        True,
+    ),
+    "retire": (
+        "Blue/green: drop the versions readers left (or --version N).",
+        "escore projections retire order_summary --version 1",
+        True,
+    ),
+}
+
+
 def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = _command(
         commands,
@@ -243,15 +291,31 @@ def _add_projections(commands: argparse._SubParsersAction[argparse.ArgumentParse
         "  escore projections status\n  escore projections run            # Ctrl-C stops cleanly\n"
         "  escore projections run order_summary user_directory\n"
         "  escore projections rebuild order_summary\n  escore projections parked order_summary\n"
-        "  escore projections retry order_summary",
+        "  escore projections retry order_summary\n"
+        "  escore projections switch order_summary   # readers see the deployed version\n"
+        "  escore projections retire order_summary   # drop the versions readers left\n"
+        "  escore projections reset --help           # each action has its own help",
     )
-    sub.add_argument(
-        "action", choices=["list", "status", "run", "reset", "rebuild", "parked", "retry"]
+    actions = sub.add_subparsers(title="actions", metavar="ACTION", dest="action", required=True)
+    for action, (summary, example, one_name) in _PROJECTION_ACTIONS.items():
+        parser = _command(actions, action, summary, f"  {example}")
+        if one_name:
+            parser.add_argument("names", nargs=1, metavar="NAME", help="the projection")
+        else:
+            parser.add_argument(
+                "names", nargs="*", metavar="NAME", help="projections (default: all)"
+            )
+        if action in ("list", "status"):
+            parser.add_argument("--json", action="store_true", help="JSON lines")
+        if action == "run":
+            ops.add_metrics_port(parser)
+        if action == "retire":
+            parser.add_argument(
+                "--version", type=int, help="this version (default: those older than the live one)"
+            )
+    sub.set_defaults(
+        run=_with_app(app_commands.run_projections), ctrl_c_stops={"run"}, json=False, version=None
     )
-    sub.add_argument("names", nargs="*", help="projection names (default: all)")
-    sub.add_argument("--json", action="store_true", help="status as JSON lines")
-    ops.add_metrics_port(sub)
-    sub.set_defaults(run=_with_app(app_commands.run_projections))
 
 
 def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -267,7 +331,7 @@ def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub.add_argument("--exchange", default=DEFAULT_EXCHANGE, help="the topic exchange")
     sub.add_argument("--json", action="store_true", help="status as JSON lines")
     ops.add_metrics_port(sub)
-    sub.set_defaults(run=_with_store(app_commands.run_relay))
+    sub.set_defaults(run=_with_store(app_commands.run_relay), ctrl_c_stops={"run"})
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -277,6 +341,11 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "Play the sample stories on a database and show the read models.",
         "  escore demo                  # on the embedded PostgreSQL\n"
         "  escore --dsn postgresql://localhost/demo demo",
+    )
+    sub.add_argument(
+        "--force",
+        action="store_true",
+        help="write the samples even into a database that holds other streams",
     )
     sub.set_defaults(
         run=lambda args: app_commands.run_demo(

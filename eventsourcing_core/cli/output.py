@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TextIO
 
 import orjson
 
 
 def json_lines(rows: Iterable[Mapping[str, Any]], out: TextIO = sys.stdout) -> None:
-    """One JSON object per line (UUIDs and datetimes as strings)."""
+    """One JSON object per line (see ``json_value`` for what becomes what)."""
     for row in rows:
-        out.write(orjson.dumps(row, default=str).decode() + "\n")
+        out.write(
+            orjson.dumps(row, default=json_value, option=orjson.OPT_NON_STR_KEYS).decode() + "\n"
+        )
+
+
+def json_value(value: Any) -> Any:
+    """What orjson does not write itself: sets as arrays, Decimals exact, the rest as text.
+
+    orjson writes dataclasses as objects, enums as their values, dates and
+    times in ISO 8601, UUIDs and tuples; a set or frozenset becomes an array
+    (sorted when its items sort, so the output is stable), a ``Decimal`` a
+    string as the event codec writes it (``codec.py``), a mapping an object.
+    Anything else falls back to ``str``.
+    """
+    if isinstance(value, AbstractSet):
+        try:
+            return sorted(value)
+        except TypeError:
+            return list(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], out: TextIO = sys.stdout) -> None:

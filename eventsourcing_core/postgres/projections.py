@@ -43,6 +43,12 @@ from eventsourcing_core.events import (
 from eventsourcing_core.observe import observed
 from eventsourcing_core.postgres.errors import is_connection_failure
 from eventsourcing_core.postgres.liveness import RunningTransaction
+from eventsourcing_core.postgres.ownership import (
+    Owner,
+    effective_status,
+    owner_of,
+    split_error,
+)
 from eventsourcing_core.postgres.projection_statements import (
     ProjectionStatements,
     create_schema,
@@ -63,7 +69,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class ProjectionStatus:
-    """Where a projection is and how it is doing."""
+    """Where a projection is and how it is doing.
+
+    ``status`` is ``running`` only while a session holds the projection's
+    ownership lock (``owner``), else ``stopped`` (or ``idle`` before the first
+    run and after a reset); ``failed`` while its handler keeps failing.
+    ``last_error`` is None once the projection recovered (it moved on after
+    failing, or its parked events were applied): the error is then
+    ``resolved_error``.
+    """
 
     name: str
     checkpoint: Checkpoint
@@ -79,6 +93,10 @@ class ProjectionStatus:
     """Of ``lag``, the events no reader can see yet: a running transaction holds the log."""
     held_back_by: RunningTransaction | None = None
     """The transaction holding them back (its ``age``: for how long), when ``held_back``."""
+    owner: Owner | None = None
+    """The session that runs the projection now (a worker), if any."""
+    resolved_error: str | None = None
+    """The last error, once the projection recovered from it."""
 
     @property
     def held_back_for(self) -> timedelta | None:
@@ -300,12 +318,16 @@ class ProjectionRunner:
         name, tx_id, position, status, processed, last_error, error_at, updated_at, parked = row
         checkpoint = Checkpoint(tx_id, position)
         lag, held_back = self._lag(checkpoint)
+        owner = owner_of(self._store, self.lock_key)
+        current_error, resolved_error = split_error(status, parked, last_error)
         return ProjectionStatus(
             name=name,
             checkpoint=checkpoint,
-            status=status,
+            status=effective_status(status, owner),
+            owner=owner,
+            resolved_error=resolved_error,
             processed=processed,
-            last_error=last_error,
+            last_error=current_error,
             error_at=error_at,
             updated_at=updated_at,
             parked=parked,
