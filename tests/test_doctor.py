@@ -105,7 +105,7 @@ def test_parked_and_behind_projections_are_problems(
     problems = [line for line in out.stdout.splitlines() if line.startswith("PROBLEM")]
     assert any("tally: 1 parked event(s)" in line for line in problems), problems
     assert any("tally: 3 events behind" in line for line in problems), problems
-    assert any("marked running but no worker holds its lock" in line for line in problems)
+    assert any("tally: stopped" in line for line in problems), "running, but no worker owns it"
 
 
 def test_log_records_carry_the_operation_s_fields_as_json(

@@ -20,14 +20,6 @@ from eventsourcing_core.errors import EventStoreError, SchemaNotReadyError
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.store import PostgresEventStore
 
-_OWNER = """
-SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
- WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-   AND d.datname = current_database()
-   AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(%s, 0)
- LIMIT 1
-"""
-
 
 class ProblemsFound(EventStoreError):
     """``escore doctor`` found problems (they are printed above)."""
@@ -176,7 +168,6 @@ def _projection(
     except EventStoreError:
         yield Check(name, True, "never run")
         return
-    owner = store.fetch_one(_OWNER, [runner.lock_key])
     problems = []
     if status.status == "failed":
         problems.append(
@@ -185,10 +176,8 @@ def _projection(
                 f"fix the handler, then `escore projections run {name}`",
             )
         )
-    if status.status == "stopped":
+    if status.status == "stopped":  # what a dead or stopped worker leaves (no owner: status())
         problems.append(("stopped", f"start a worker: `escore projections run {name}`"))
-    if status.status == "running" and owner is None:
-        problems.append(("marked running but no worker holds its lock", "start a worker"))
     if status.parked:
         problems.append(
             (f"{status.parked} parked event(s)", f"`escore projections parked {name}`, then retry")
