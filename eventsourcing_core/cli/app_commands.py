@@ -17,6 +17,7 @@ from eventsourcing_core.aggregate import Aggregate
 from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
+from eventsourcing_core.postgres.partitions import owners, reset_projection, runners_for
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.postgres.worker import ProjectionWorker
@@ -77,31 +78,43 @@ def projections(app: App, store: PostgresEventStore, names: list[str]) -> list[P
 def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:
     """list, status, run, reset, rebuild, parked, retry."""
     chosen = projections(app, store, args.names)
-    runners = [ProjectionRunner(store, p) for p in chosen]
+    runners = [runner for p in chosen for runner in runners_for(store, p)]
     if args.action == "run":
         _logging()
         ProjectionWorker(store, chosen).run_until_signalled()
         return
     if args.action in ("list", "status"):
         _status(runners, args.json)
+        if args.action == "status" and not args.json:
+            _owners(store, runners)
         return
-    if len(runners) != 1 or not args.names:
+    if len(chosen) != 1 or not args.names:
         raise EventStoreError(f"projections {args.action} needs exactly one projection name")
-    [runner] = runners
-    runner.setup()
-    if args.action == "reset":
-        runner.reset()
-        print(f"reset {runner.name}: read model emptied, checkpoint at the start")
-    elif args.action == "rebuild":
-        runner.reset()
-        _catch_up(runner)
-    elif args.action == "parked":
-        rows = [
-            [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
-        ]
-        table(["stream", "version", "type", "attempts", "error"], rows)
-    else:
-        print(f"{runner.retry_parked()} parked event(s) applied again")
+    if args.action in ("reset", "rebuild"):
+        # Also how a partition count changes: every layout's checkpoints are replaced.
+        reset_projection(store, chosen[0])
+        if args.action == "reset":
+            print(f"reset {chosen[0].name}: read model emptied, checkpoints at the start")
+        for runner in runners if args.action == "rebuild" else []:
+            _catch_up(runner)
+        return
+    for runner in runners:
+        runner.setup()
+        if args.action == "parked":
+            rows = [
+                [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
+            ]
+            table(["stream", "version", "type", "attempts", "error"], rows)
+        else:
+            print(f"{runner.retry_parked()} parked event(s) applied again")
+
+
+def _owners(store: PostgresEventStore, runners: list[ProjectionRunner]) -> None:
+    """Which worker runs each projection, or each partition of a partitioned one."""
+    held = owners(store, runners)
+    for runner in runners:
+        owner = held.get(runner.name)
+        print(f"{runner.name}: {'run by ' + owner.describe() if owner else 'no worker'}")
 
 
 def _status(runners: list[ProjectionRunner], as_json: bool) -> None:
