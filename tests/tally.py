@@ -46,3 +46,20 @@ class Tally(Projection):
 
 class ParkingTally(Tally):
     on_error = ErrorPolicy.PARK
+
+
+class PartitionedTally(Tally):
+    """Tally split into partitions; ``seq`` records the order events were applied in."""
+
+    partitions = 6
+
+    def setup(self, sql: SqlSession) -> None:
+        sql.execute(
+            "CREATE TABLE IF NOT EXISTS tally (event_id uuid PRIMARY KEY, stream_id text NOT NULL,"
+            " version bigint NOT NULL, times integer NOT NULL, seq bigserial NOT NULL)"
+        )
+
+
+def partitioned_tally(count: int) -> type[Tally]:
+    """A ``PartitionedTally`` class with ``count`` partitions."""
+    return type(f"PartitionedTally{count}", (PartitionedTally,), {"partitions": count})

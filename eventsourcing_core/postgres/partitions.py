@@ -33,6 +33,7 @@ from psycopg import sql
 
 from eventsourcing_core.events import Checkpoint, RecordedEvent
 from eventsourcing_core.postgres.partition_layout import (
+    check_partitions,
     checkpoint_name,
     declared_names,
     layout_rows,
@@ -149,9 +150,10 @@ def runners_for(
 ) -> list[ProjectionRunner]:
     """The runners of a projection: one, or one per partition."""
     options: dict[str, Any] = {"batch_size": batch_size, "read_model_schema": read_model_schema}
-    if projection.partitions == 1:
+    count = check_partitions(projection.name, projection.partitions)
+    if count == 1:
         return [ProjectionRunner(store, projection, **options)]
-    return [PartitionRunner(store, projection, p, **options) for p in range(projection.partitions)]
+    return [PartitionRunner(store, projection, p, **options) for p in range(count)]
 
 
 def reset_projection(
