@@ -68,7 +68,7 @@ def test_the_partition_of_a_stream_is_fixed_by_the_server_hash(
 
 
 def test_read_partition_refuses_a_partition_out_of_range(pg_store: PostgresEventStore) -> None:
-    with pytest.raises(InvalidArgumentError, match="partition must be in 0..3"):
+    with pytest.raises(InvalidArgumentError, match=r"partition must be in 0\.\.3"):
         pg_store.read_partition(partition=4, partitions=4)
 
 
@@ -131,8 +131,7 @@ def test_changing_the_partition_count_is_refused_until_the_projection_is_reset(
     names = query(dsn, "SELECT name FROM escore.checkpoints ORDER BY name")
     assert [row[0] for row in names] == sorted(runner.name for runner in new)
     with pytest.raises(CheckpointConflictError):  # the old layout's checkpoints are gone
-        for runner in old:
-            runner.run_batch()
+        _catch_up(old)
     assert_each_event_applied_once(dsn, total)
 
 
