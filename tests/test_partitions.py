@@ -14,7 +14,12 @@ from eventsourcing_core.errors import (
     InvalidArgumentError,
     PartitionCountError,
 )
-from eventsourcing_core.postgres.partitions import owners, reset_projection, runners_for
+from eventsourcing_core.postgres.partitions import (
+    fair_share,
+    owners,
+    reset_projection,
+    runners_for,
+)
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from tests.tally import Tally, partitioned_tally
@@ -171,3 +176,27 @@ def test_workers_share_the_partitions_and_the_survivor_takes_them_all(
 
     assert_each_event_applied_once(dsn, total)
     assert _out_of_order(dsn) == 0
+
+
+@pytest.mark.parametrize(
+    ("partitions", "workers", "shares"),
+    [(6, 4, [2, 2, 1, 1]), (16, 5, [4, 3, 3, 3, 3]), (2, 3, [1, 1, 0]), (8, 1, [8])],
+)
+def test_fair_shares_add_up_to_the_partitions_and_differ_by_at_most_one(
+    partitions: int, workers: int, shares: list[int]
+) -> None:
+    assert [fair_share(partitions, workers, rank) for rank in range(workers)] == shares
+
+
+def test_three_workers_on_four_partitions_each_get_one_or_two(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    total = _fill(pg_store, 12, 20) * 2 // 3
+    with _worker(pg_store, 4) as first, _worker(pg_store, 4) as second:
+        with _worker(pg_store, 4) as third:
+            workers = (first, second, third)
+            wait_until(lambda: sorted(len(w.owned) for w in workers) == [1, 1, 2], timeout=10)
+            assert len(first.owned | second.owned | third.owned) == 4
+        wait_until(lambda: applied(dsn) == total, timeout=60)
+
+    assert_each_event_applied_once(dsn, total)

@@ -12,17 +12,21 @@ shared advisory lock on the projection's membership key for as long as its
 lock connection lives, so counting the holders in ``pg_locks`` (this
 database only) counts the live workers, and a dead one stops counting with
 its connection. Each claim round (every ``claim_interval``), a worker aims
-at ``ceil(N / live workers)`` partitions: it claims free ones up to that,
-and gives up (between batches) what it holds beyond it. A joiner therefore
-gets its share within about two claim intervals (the owners give up, then
-it claims), and the survivors of a dead worker take its partitions within
-one. The targets add up to at least N, so every partition is claimed.
+at its ``fair_share``: N // live partitions, one more for the first N % live
+workers in the order of their lock connections' pids (an order every worker
+sees the same). It claims free partitions up to its share, and gives up
+(between batches) what it holds beyond it. The shares add up to N, so every
+partition is claimed, and they differ by at most one, so no live worker is
+left without a partition while another has two more. A joiner gets its share
+within about two claim intervals (the owners give up, then it claims); the
+survivors of a dead worker take its partitions within one, once PostgreSQL has
+dropped the dead worker's connection (at once when the process dies; after
+TCP keepalive when its machine vanishes).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,8 +65,10 @@ def _with_lock_of_key(template: str) -> str:
     return sql.SQL(template).format(lock_of_key=sql.SQL(_LOCK_OF_KEY)).as_string()
 
 
+# The live workers of a group, and how many of them come before this one (by pid).
 _LIVE_WORKERS = """
-SELECT count(*) FROM pg_locks AS l, (SELECT hashtextextended(%s, 0) AS hash) AS k
+SELECT count(*), count(*) FILTER (WHERE l.pid < pg_backend_pid())
+  FROM pg_locks AS l, (SELECT hashtextextended(%s, 0) AS hash) AS k
  WHERE {lock_of_key}
 """
 
@@ -213,6 +219,17 @@ def owners(store: PostgresEventStore, runners: Sequence[ProjectionRunner]) -> di
     return {by_key[key]: Owner(pid, app, address) for key, pid, app, address in rows}
 
 
+def fair_share(partitions: int, workers: int, rank: int) -> int:
+    """How many of ``partitions`` the worker of rank ``rank`` (from 0) of ``workers`` runs.
+
+    Every worker gets ``partitions // workers``, and the first ``partitions % workers``
+    (by rank: their lock connection's pid) one more, so the shares add up to
+    ``partitions`` exactly and differ by at most one.
+    """
+    base, extra = divmod(partitions, workers)
+    return base + (1 if rank < extra else 0)
+
+
 class PartitionGroup:
     """The partitions of one projection, as one worker shares them with the others."""
 
@@ -235,8 +252,8 @@ class PartitionGroup:
             connection.execute(_JOIN, [self._members_key])
             self._joined = connection
         row = connection.execute(_LIVE_WORKERS, [self._members_key]).fetchone()
-        live = max(1, int(row[0]) if row else 1)
-        return math.ceil(len(self.runners) / live), live
+        live, rank = (int(row[0]), int(row[1])) if row else (1, 0)
+        return fair_share(len(self.runners), max(live, 1), rank), live
 
     def surplus(self, owned: frozenset[str], target: int) -> list[ProjectionRunner]:
         """The partitions to give up: those owned beyond ``target`` (the last ones)."""
