@@ -23,6 +23,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg import sql
+
 from benchmarks import harness
 from benchmarks.harness import Result, Sample, Table, Target, log
 from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent
@@ -30,6 +32,7 @@ from eventsourcing_core.postgres.partitions import owners, reset_projection, run
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection, SqlSession
 
+PARTITION_DATABASE = "escore_bench_part"  # its own: other runs drop escore_bench_proj
 HANDLER_SECONDS = 0.005
 PARTITIONS = 8
 STREAMS = 400
@@ -73,7 +76,8 @@ def write_jobs(store: PostgresEventStore, events: int) -> None:
 
 
 def _applied(store: PostgresEventStore) -> int:
-    row = store.fetch_one("SELECT count(*) FROM slow_handler")
+    table = sql.Identifier(store.schema, "slow_handler")
+    row = store.fetch_one(sql.SQL("SELECT count(*) FROM {}").format(table).as_string())
     return 0 if row is None else int(row[0])
 
 

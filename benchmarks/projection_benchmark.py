@@ -80,7 +80,7 @@ from benchmarks.harness import (
     run_bounded,
     wait_until_visible,
 )
-from benchmarks.partition_workload import PartitionPlan, bench_partitioned
+from benchmarks.partition_workload import PARTITION_DATABASE, PartitionPlan, bench_partitioned
 from benchmarks.store_benchmark import store_pages as ours_pages
 from eventsourcing_core import (
     Checkpoint,
@@ -613,7 +613,10 @@ def run_side_effect(dsn: str, plan: Plan) -> harness.Report:
 def run_partitioned(dsn: str, *, quick: bool) -> harness.Report:
     """Only the partitioned workload (``partition_workload.py``): 1 against 4 worker processes."""
     plan = PartitionPlan(events=1_200, rounds=2) if quick else PartitionPlan(events=4_000, rounds=2)
-    with fresh_database(dsn, BENCH_DATABASE) as bench, PostgresEventStore.connect(bench) as store:
+    with (
+        fresh_database(dsn, PARTITION_DATABASE) as bench,
+        PostgresEventStore.connect(bench) as store,
+    ):
         with psycopg.connect(bench, autocommit=True) as conn:
             info = machine_facts(conn)
         table = bench_partitioned(store, bench, plan.events, plan.rounds)
