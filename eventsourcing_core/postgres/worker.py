@@ -193,7 +193,8 @@ class ProjectionWorker:
         target, live = group.target(connection)
         before = self._owned & group.names
         for runner in group.surplus(frozenset(self._owned), target):
-            runner.set_status("idle")  # before letting go: the next owner's "running" stays
+            if runner.name not in self._failed:  # a failed one keeps its error showing
+                runner.set_status("idle")  # before letting go: the next owner's "running" stays
             self._unlock(runner)
         owned = len(self._owned & group.names)
         for runner in group.candidates(frozenset(self._owned)):
@@ -203,7 +204,7 @@ class ProjectionWorker:
         if self._owned & group.names != before:
             mine = [r.partition for r in group.runners if r.name in self._owned]
             logger.info(
-                "%s: running partitions %s of %d (%d live workers, %d each at most)",
+                "%s: running partitions %s of %d (%d live workers, %d is this one's share)",
                 group.projection,
                 mine,
                 len(group.runners),
