@@ -63,3 +63,13 @@ class PartitionedTally(Tally):
 def partitioned_tally(count: int) -> type[Tally]:
     """A ``PartitionedTally`` class with ``count`` partitions."""
     return type(f"PartitionedTally{count}", (PartitionedTally,), {"partitions": count})
+
+
+def four_partitions(store: object) -> list[Projection]:
+    """The application's projections for ``escore --projections``: a tally in 4 partitions."""
+    return [partitioned_tally(4)()]
+
+
+def two_partitions(store: object) -> list[Projection]:
+    """The same tally, declared with 2 partitions."""
+    return [partitioned_tally(2)()]
