@@ -233,11 +233,15 @@ def fair_share(partitions: int, workers: int, rank: int) -> int:
 class PartitionGroup:
     """The partitions of one projection, as one worker shares them with the others."""
 
-    def __init__(self, store: PostgresEventStore, runners: Sequence[ProjectionRunner]) -> None:
+    def __init__(
+        self,
+        store: PostgresEventStore,
+        projection: Projection,
+        runners: Sequence[ProjectionRunner],
+    ) -> None:
         """``runners``: the projection's partition runners (``runners_for``)."""
         self.runners = list(runners)
         self.names = frozenset(runner.name for runner in runners)
-        projection = runners[0]._projection
         self.projection = projection.checkpoint_name
         self._members_key = f"{store.schema}.members.{projection.checkpoint_name}"
         self._joined: psycopg.Connection[Any] | None = None

@@ -80,7 +80,11 @@ class ProjectionWorker:
             for p in projections
         ]
         self._runners = [runner for runners in per_projection for runner in runners]
-        self._groups = [PartitionGroup(store, rs) for rs in per_projection if len(rs) > 1]
+        self._groups = [
+            PartitionGroup(store, p, rs)
+            for p, rs in zip(projections, per_projection, strict=True)
+            if len(rs) > 1
+        ]
         self._sql = ProjectionStatements.for_schema(store.schema)
         self._idle_wait = idle_wait
         self._claim_interval = claim_interval
