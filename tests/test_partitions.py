@@ -59,6 +59,20 @@ def test_partitions_split_the_log_into_disjoint_ordered_parts_by_stream(
     assert sum(1 for part in parts if part) >= 2, "a hash that puts everything in one partition"
 
 
+def test_a_partition_read_keeps_the_event_type_filter(pg_store: PostgresEventStore) -> None:
+    for stream in range(8):
+        pg_store.append(f"tally-{stream}", [NewEvent("Counted", {}), NewEvent("Reset", {})])
+    wanted = pg_store.read_all(limit=100, event_types=("Reset", "Missing"))
+
+    parts = [
+        pg_store.read_partition(partition=p, partitions=3, limit=100, event_types=("Reset",))
+        for p in range(3)
+    ]
+
+    assert sorted(e.event_id for part in parts for e in part) == sorted(e.event_id for e in wanted)
+    assert {e.event_type for part in parts for e in part} == {"Reset"}
+
+
 def test_the_partition_of_a_stream_is_fixed_by_the_server_hash(
     pg_store: PostgresEventStore,
 ) -> None:
@@ -84,11 +98,14 @@ def test_runners_of_a_partitioned_projection_apply_each_event_once_in_stream_ord
     runners = runners_for(pg_store, partitioned_tally(4)(), batch_size=7)
     for runner in runners:
         runner.setup()
+    lags = [runner.status().lag for runner in runners]
 
     _catch_up(runners)
 
     assert_each_event_applied_once(dsn, total)
     assert _out_of_order(dsn) == 0
+    assert sum(lags) == total
+    assert sum(1 for lag in lags if lag) >= 2
     assert [runner.status().lag for runner in runners] == [0, 0, 0, 0]
     assert sorted(r.name for r in runners) == [f"tally#{p}of4" for p in range(4)]
     last = pg_store.head()
