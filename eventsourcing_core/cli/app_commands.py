@@ -100,6 +100,8 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
         return
     for runner in runners:
         runner.setup()
+        if len(runners) > 1:  # a partitioned projection: one part per partition
+            print(f"{runner.name}:")
         if args.action == "parked":
             rows = [
                 [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
