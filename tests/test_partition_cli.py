@@ -26,6 +26,12 @@ def test_rebuild_applies_every_partition_and_status_shows_each_with_its_owner(
         assert f"tally#{partition}of4: no worker" in idle
         assert f"tally#{partition}of4: run by pid" in running
     assert "escore worker" in running
+    parked = ok("--dsn", dsn, *FOUR, "projections", "parked", "tally")
+    retried = ok("--dsn", dsn, *FOUR, "projections", "retry", "tally")
+    assert [line for line in parked.splitlines() if line.startswith("tally#")] == [
+        f"tally#{partition}of4:" for partition in range(4)
+    ]
+    assert retried.count("0 parked event(s) applied again") == 4
 
 
 def test_a_changed_partition_count_is_refused_until_rebuilt(
