@@ -443,9 +443,8 @@ def _read_all(schema: str, type_count: int, category_count: int, *, partitioned:
     partition = PARTITION_FILTER if partitioned else ""
     if category_count:
         by_type = "AND event_type = ANY(%(event_types)s)" if type_count else ""
-        return _merged(
-            schema, "category", category_parameter, category_count, f"{by_type} {partition}"
-        )
+        filters = " ".join(part for part in (by_type, partition) if part)
+        return _merged(schema, "category", category_parameter, category_count, filters)
     if type_count:
         return _merged(schema, "event_type", event_type_parameter, type_count, partition)
     return _compose(_READ_ALL, schema, filters=sql.SQL(partition)).as_string()
