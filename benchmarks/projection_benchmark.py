@@ -37,6 +37,10 @@ commands and appended 200 orders per transaction.
    no time bound): what a side effect cost before it acted outside the
    transaction. p50/p99/max in ms.
 
+5. ``--partitioned`` (run on its own): a projection bound by a 5 ms handler,
+   split into 8 partitions, run by 1 and by 4 worker processes; see
+   ``partition_workload.py``. Target: 4 workers >= 3x one.
+
 The runner and raw sides of (1) alternate (ABBA over the rounds) after a
 warm-up of both, the projection reset (untimed) before each runner round; the
 best round of each side is reported.
@@ -74,6 +78,7 @@ from benchmarks.harness import (
     run_bounded,
     wait_until_visible,
 )
+from benchmarks.partition_workload import PARTITION_DATABASE, PartitionPlan, bench_partitioned
 from benchmarks.report import Report as RunReport
 from benchmarks.report import Result, Table, Target
 from benchmarks.store_benchmark import store_pages as ours_pages
@@ -594,6 +599,8 @@ def run(args: argparse.Namespace, plan: Plan) -> RunReport:
     """Catch-up and the read model on the sample log first, then the latency appends."""
     if args.side_effect:
         return run_side_effect(args.dsn, plan)
+    if args.partitioned:
+        return run_partitioned(args.dsn, quick=plan == QUICK)
     with fresh_database(args.dsn, BENCH_DATABASE) as bench:
         store = PostgresEventStore.connect(bench)
         conn = psycopg.connect(bench, autocommit=True)
@@ -630,6 +637,19 @@ def run_side_effect(dsn: str, plan: Plan) -> RunReport:
         sections=[side_effect_markdown(plan, latencies)],
         extra={"side_effect_latency_ms": [asdict(latency) for latency in latencies]},
     )
+
+
+def run_partitioned(dsn: str, *, quick: bool) -> RunReport:
+    """Only the partitioned workload (``partition_workload.py``): 1 against 4 worker processes."""
+    plan = PartitionPlan(events=1_200, rounds=2) if quick else PartitionPlan(events=4_000, rounds=2)
+    with (
+        fresh_database(dsn, PARTITION_DATABASE) as bench,
+        PostgresEventStore.connect(bench) as store,
+    ):
+        with psycopg.connect(bench, autocommit=True) as conn:
+            info = machine_facts(conn)
+        table = bench_partitioned(store, bench, plan.events, plan.rounds)
+    return RunReport(info, plan, [table])
 
 
 def markdown(plan: Plan, report: Report) -> str:
@@ -675,6 +695,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--side-effect",
         action="store_true",
         help="only: a fast projection's latency beside a slow side effect (~1 min)",
+    )
+    parser.add_argument(
+        "--partitioned",
+        action="store_true",
+        help="only: a 5 ms handler in 8 partitions, 1 against 4 worker processes (~2 min)",
     )
 
 

@@ -138,3 +138,23 @@ class UnprocessableEventError(EventStoreError):
     Retrying cannot help, so the projection parks the event at once, whatever
     its ``on_error`` policy, and goes on; ``retry_parked`` tries it again later.
     """
+
+
+class PartitionCountError(EventStoreError):
+    """A projection's checkpoints record another partition count than its code declares.
+
+    Changing the count re-splits the log, so it is never done silently: reset
+    or rebuild the projection (``escore projections rebuild NAME``), which
+    empties the read model and starts every partition of the new count at the
+    start of the log.
+    """
+
+    def __init__(self, projection: str, *, recorded: int, declared: int) -> None:
+        self.projection = projection
+        self.recorded = recorded
+        self.declared = declared
+        super().__init__(
+            f"projection {projection!r} has checkpoints for {recorded} partition(s) but "
+            f"declares {declared}: run `escore projections rebuild {projection.split('@')[0]}` "
+            f"(or reset it) to start over with {declared}"
+        )

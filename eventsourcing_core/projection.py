@@ -94,6 +94,10 @@ class Projection(ABC):
     on_error: ClassVar[ErrorPolicy] = ErrorPolicy.STOP
     max_attempts: ClassVar[int] = 3
     """How many times an event is tried before ``on_error`` applies."""
+    partitions: ClassVar[int] = 1
+    """Split the log into this many partitions by stream (``postgres/partition_layout.py``):
+    workers share them, each stream's events stay in order, streams are not ordered
+    against each other. Changing it needs a rebuild (the worker refuses until then)."""
 
     @property
     def checkpoint_name(self) -> str:

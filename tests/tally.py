@@ -46,3 +46,30 @@ class Tally(Projection):
 
 class ParkingTally(Tally):
     on_error = ErrorPolicy.PARK
+
+
+class PartitionedTally(Tally):
+    """Tally split into partitions; ``seq`` records the order events were applied in."""
+
+    partitions = 6
+
+    def setup(self, sql: SqlSession) -> None:
+        sql.execute(
+            "CREATE TABLE IF NOT EXISTS tally (event_id uuid PRIMARY KEY, stream_id text NOT NULL,"
+            " version bigint NOT NULL, times integer NOT NULL, seq bigserial NOT NULL)"
+        )
+
+
+def partitioned_tally(count: int) -> type[Tally]:
+    """A ``PartitionedTally`` class with ``count`` partitions."""
+    return type(f"PartitionedTally{count}", (PartitionedTally,), {"partitions": count})
+
+
+def four_partitions(store: object) -> list[Projection]:
+    """The application's projections for ``escore --projections``: a tally in 4 partitions."""
+    return [partitioned_tally(4)()]
+
+
+def two_partitions(store: object) -> list[Projection]:
+    """The same tally, declared with 2 partitions."""
+    return [partitioned_tally(2)()]

@@ -15,7 +15,7 @@ from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection, SqlSession
 from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay
 from projections import InventoryAllocation
-from tests.tally import Tally
+from tests.tally import Tally, partitioned_tally
 
 
 class SlowRelay(RabbitRelay):
@@ -52,11 +52,14 @@ def main() -> None:
     parser.add_argument("--exchange", default="escore.events")
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--reconnect-for", type=float, default=120.0)
+    parser.add_argument("--partitions", type=int, default=1, help="split the tally projection")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(message)s")
     with PostgresEventStore.connect(args.dsn) as store:
         projection: Projection
-        if args.projection == "tally":
+        if args.projection == "tally" and args.partitions > 1:
+            projection = partitioned_tally(args.partitions)(args.delay)
+        elif args.projection == "tally":
             projection = Tally(args.delay)
         elif args.projection == "allocation":
             projection = SlowAllocation(store, args.delay)

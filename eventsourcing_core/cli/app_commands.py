@@ -20,6 +20,7 @@ from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
 from eventsourcing_core.postgres.ownership import holding, owner_of
+from eventsourcing_core.postgres.partitions import owners, reset_projection, runners_for
 from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.postgres.worker import ProjectionWorker
@@ -87,13 +88,16 @@ def projections(app: App, store: PostgresEventStore, names: list[str]) -> list[P
 def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:
     """list, status, run, reset, rebuild, parked, retry, switch, retire."""
     chosen = projections(app, store, args.names)
+    runners = [runner for p in chosen for runner in runners_for(store, p)]
     if args.action == "run":
         _logging()
-        ops.serve_metrics(args, store, [ProjectionRunner(store, p) for p in chosen])
+        ops.serve_metrics(args, store, runners)
         ProjectionWorker(store, chosen).run_until_signalled()
         return
     if args.action in ("list", "status"):
         _status(versions.status_targets(store, chosen), args.json)
+        if args.action == "status" and not args.json and len(runners) > len(chosen):
+            _owners(store, runners)  # who runs each partition
         return
     if len(chosen) != 1 or len(args.names) != 1:
         raise InvalidArgumentError(
@@ -106,20 +110,49 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
     if args.action == "retire":
         versions.run_retire(args, store, projection)
         return
-    runner = ProjectionRunner(store, projection)
-    runner.setup()
-    if args.action == "reset":
-        runner.reset()
-        print(f"reset {runner.name}: read model emptied, checkpoint at the start")
-    elif args.action == "rebuild":
+    if args.action in ("reset", "rebuild"):
+        _reset_or_rebuild(args.action, store, projection, runners)
+        return
+    for runner in runners:
+        runner.setup()
+        if len(runners) > 1:  # a partitioned projection: one part per partition
+            print(f"{runner.name}:")
+        if args.action == "parked":
+            rows = [
+                [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
+            ]
+            table(["stream", "version", "type", "attempts", "error"], rows)
+        else:
+            print(f"{runner.retry_parked()} parked event(s) applied again")
+
+
+def _reset_or_rebuild(
+    action: str, store: PostgresEventStore, projection: Projection, runners: list[ProjectionRunner]
+) -> None:
+    """Empty the read model and rewind every checkpoint of any partition layout; rebuild: catch up.
+
+    Also how a partition count changes: every layout's checkpoints are replaced.
+    An unpartitioned rebuild owns the projection while it catches up (see ``_rebuild``).
+    """
+    if action == "rebuild" and len(runners) == 1:
+        [runner] = runners
+        runner.setup()
         _rebuild(store, runner)
-    elif args.action == "parked":
-        rows = [
-            [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
-        ]
-        table(["stream", "version", "type", "attempts", "error"], rows)
-    else:
-        print(f"{runner.retry_parked()} parked event(s) applied again")
+        return
+    reset_projection(store, projection)
+    if action == "reset":
+        print(f"reset {projection.name}: read model emptied, checkpoints at the start")
+        return
+    for runner in runners:
+        _catch_up(runner)
+
+
+def _owners(store: PostgresEventStore, runners: list[ProjectionRunner]) -> None:
+    """Which worker runs each projection, or each partition of a partitioned one."""
+    held = owners(store, runners)
+    for runner in runners:
+        owner = held.get(runner.name)
+        print(f"{runner.name}: {'run by ' + owner.describe() if owner else 'no worker'}")
 
 
 def _status(targets: list[versions.Target], as_json: bool) -> None:

@@ -30,6 +30,7 @@ from psycopg import sql
 from eventsourcing_core.errors import (
     CheckpointConflictError,
     EventStoreError,
+    InvalidArgumentError,
     ProjectionFailedError,
     UnprocessableEventError,
 )
@@ -49,6 +50,7 @@ from eventsourcing_core.postgres.ownership import (
     owner_of,
     split_error,
 )
+from eventsourcing_core.postgres.partition_layout import check_layout, check_partitions
 from eventsourcing_core.postgres.projection_statements import (
     ProjectionStatements,
     create_schema,
@@ -180,7 +182,13 @@ class ProjectionRunner:
     first on its ``search_path`` (then ``public``), so its unqualified table
     names mean that schema's tables. Two stores in two schemas running the same
     projection keep two read models.
+
+    A projection split into partitions (``partitions = N``) runs as N
+    ``partitions.PartitionRunner``s, one per partition (``partitions.runners_for``).
     """
+
+    partition: int | None = None
+    """The partition this runner follows (None: the whole log)."""
 
     def __init__(
         self,
@@ -192,6 +200,12 @@ class ProjectionRunner:
         read_model_schema: str | None = None,
     ) -> None:
         """A batch is at most ``batch_size`` events and about ``batch_seconds`` of work."""
+        partitions = check_partitions(projection.name, projection.partitions)
+        if partitions > 1 and self.partition is None:
+            raise InvalidArgumentError(
+                f"projection {projection.name!r} has {partitions} partitions: run it with "
+                "ProjectionWorker, or one runner per partition (partitions.runners_for)"
+            )
         self._store = store
         self._projection = projection
         self._batch_size = batch_size
@@ -219,6 +233,8 @@ class ProjectionRunner:
         """Create the read model's tables and the checkpoint row, if missing."""
         with self._transaction() as (conn, session):
             conn.execute(self._sql.setup_lock, [f"{self._store.schema}.projection-setup"])
+            base, partitions = self._projection.checkpoint_name, self._projection.partitions
+            check_layout(conn, self._store.schema, base, partitions)
             if not conn.execute(self._sql.schema_exists, [self._schema]).fetchone():
                 conn.execute(create_schema(self._schema))
             self._projection.setup(session)
@@ -281,12 +297,7 @@ class ProjectionRunner:
         it); the next call goes on from there.
         """
         checkpoint = self.checkpoint()
-        batch = self._store.read_all(
-            after=checkpoint,
-            limit=self._batch_size,
-            event_types=self._projection.event_types,
-            categories=self._projection.categories,
-        )
+        batch = self._read(checkpoint, self._batch_size)
         if not batch:
             return 0
         done = 0
@@ -304,6 +315,15 @@ class ProjectionRunner:
             self._apply_with_retries(event, checkpoint)
             checkpoint = event.checkpoint
         return len(batch)
+
+    def _read(self, after: Checkpoint, limit: int) -> list[RecordedEvent]:
+        """The next events this runner wants (a ``PartitionRunner``: in its partition)."""
+        return self._store.read_all(
+            after=after,
+            limit=limit,
+            event_types=self._projection.event_types,
+            categories=self._projection.categories,
+        )
 
     def checkpoint(self) -> Checkpoint:
         """The checkpoint the projection has committed."""
@@ -400,12 +420,7 @@ class ProjectionRunner:
         row = self._store.fetch_one(self._sql.finished, [target.tx_id])
         if row is None or not row[0]:
             return False
-        upcoming = self._store.read_all(
-            after=done,
-            limit=1,
-            event_types=self._projection.event_types,
-            categories=self._projection.categories,
-        )
+        upcoming = self._read(done, 1)
         return not upcoming or upcoming[0].checkpoint > target
 
     def note_retry(self, delay: float) -> None:

@@ -263,6 +263,16 @@ _VISIBLE = sql.SQL(
     " OR tx_id < {read_bound})"
 ).format(read_bound=_READ_BOUND)
 
+# The one place a partitioned projection's split is defined: the partition of
+# an event's stream, of %(partitions)s, from PostgreSQL's own string hash (the
+# same on every client, machine and server restart). Modulo twice, because %
+# keeps the dividend's sign. See ``partition_layout.py``.
+PARTITION_OF = (
+    "((hashtextextended(stream_id, 0) %% %(partitions)s) + %(partitions)s) %% %(partitions)s"
+)
+
+PARTITION_FILTER = f"AND {PARTITION_OF} = %(partition)s"
+
 _READ_ALL = """
 SELECT {columns} FROM {schema}.events
  WHERE (tx_id, position) > (%(tx_id)s, %(position)s)
@@ -399,7 +409,11 @@ class Statements:
         )
 
     def read_all(
-        self, *, event_types: tuple[str, ...] | None, categories: tuple[str, ...] | None
+        self,
+        *,
+        event_types: tuple[str, ...] | None,
+        categories: tuple[str, ...] | None,
+        partitioned: bool = False,
     ) -> str:
         """The global-log read, filtered by categories and/or event types.
 
@@ -407,8 +421,12 @@ class Statements:
         limited) and merges them: one ordered index scan per value instead of
         walking the whole log or sorting every match. With both filters, the
         categories pick the index and the event types filter within them.
+        ``partitioned``: only the events of one partition's streams (the
+        ``partition`` and ``partitions`` parameters; see ``partition_layout.py``).
         """
-        return _read_all(self.schema, len(event_types or ()), len(categories or ()))
+        return _read_all(
+            self.schema, len(event_types or ()), len(categories or ()), partitioned=partitioned
+        )
 
 
 def _fast_appends(schema: str, events: str) -> dict[str, str]:
@@ -420,13 +438,16 @@ def _fast_appends(schema: str, events: str) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _read_all(schema: str, type_count: int, category_count: int) -> str:
+def _read_all(schema: str, type_count: int, category_count: int, *, partitioned: bool) -> str:
+    # A partition's predicate filters within whichever index range is read.
+    partition = PARTITION_FILTER if partitioned else ""
     if category_count:
         by_type = "AND event_type = ANY(%(event_types)s)" if type_count else ""
-        return _merged(schema, "category", category_parameter, category_count, by_type)
+        filters = " ".join(part for part in (by_type, partition) if part)
+        return _merged(schema, "category", category_parameter, category_count, filters)
     if type_count:
-        return _merged(schema, "event_type", event_type_parameter, type_count, "")
-    return _compose(_READ_ALL, schema, filters=sql.SQL("")).as_string()
+        return _merged(schema, "event_type", event_type_parameter, type_count, partition)
+    return _compose(_READ_ALL, schema, filters=sql.SQL(partition)).as_string()
 
 
 def _merged(
@@ -466,6 +487,7 @@ def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Compose
         read_bound=_READ_BOUND,
         read_bound_per_database=_READ_BOUND_PER_DATABASE,
         version_table=sql.Identifier(VERSION_TABLE),
+        partition_filter=sql.SQL(PARTITION_FILTER),
         **parts,
     )
 
@@ -474,6 +496,7 @@ def render(template: str, schema: str) -> str:
     """A statement template rendered for ``schema``.
 
     Placeholders: ``{schema}``, ``{columns}``, ``{visible}`` (the event is below the
-    read bound), ``{read_bound}`` and ``{read_bound_per_database}``.
+    read bound), ``{read_bound}``, ``{read_bound_per_database}`` and
+    ``{partition_filter}`` (``PARTITION_FILTER``).
     """
     return _compose(template, schema).as_string()

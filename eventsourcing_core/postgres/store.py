@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from psycopg import errors as pg_errors
 from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import (
     DatabaseUnavailableError,
+    InvalidArgumentError,
     SchemaNotReadyError,
     TransactionConflictError,
 )
@@ -51,8 +52,14 @@ from eventsourcing_core.postgres.statements import (
     category_parameter,
     event_type_parameter,
 )
-from eventsourcing_core.store import EventStore, StoreTransaction
-from eventsourcing_core.validation import PreparedAppend, check_schema
+from eventsourcing_core.store import DEFAULT_BATCH_SIZE, EventStore, StoreTransaction
+from eventsourcing_core.validation import (
+    PreparedAppend,
+    check_checkpoint,
+    check_filter,
+    check_positive,
+    check_schema,
+)
 
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
@@ -280,19 +287,51 @@ class PostgresEventStore(EventStore):
         limit: int,
         event_types: tuple[str, ...] | None,
         categories: tuple[str, ...] | None,
+        partition: tuple[int, int] | None = None,
     ) -> list[RecordedEvent]:
-        query = self._statements.read_all(event_types=event_types, categories=categories)
+        query = self._statements.read_all(
+            event_types=event_types, categories=categories, partitioned=partition is not None
+        )
         params: dict[str, Any] = {
             "tx_id": after.tx_id,
             "position": after.position,
             "limit": limit,
             "event_types": list(event_types or ()),
         }
+        if partition is not None:
+            params["partition"], params["partitions"] = partition
         for index, category in enumerate(categories or ()):
             params[category_parameter(index)] = category
         for index, event_type in enumerate(event_types or ()):
             params[event_type_parameter(index)] = event_type
         return self._fetch_events(query, params)
+
+    def read_partition(
+        self,
+        *,
+        partition: int,
+        partitions: int,
+        after: Checkpoint = Checkpoint.START,
+        limit: int = DEFAULT_BATCH_SIZE,
+        event_types: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+    ) -> list[RecordedEvent]:
+        """``read_all``, limited to the streams of one partition of ``partitions``.
+
+        The split is ``statements.PARTITION_OF`` (a hash of the stream id that
+        the server computes), so every process agrees on it; a partitioned
+        projection reads its partitions with this.
+        """
+        check_positive(partitions, name="partitions")
+        if not 0 <= partition < partitions:
+            raise InvalidArgumentError(f"partition must be in 0..{partitions - 1}: {partition}")
+        return self._read_all(
+            after=check_checkpoint(after),
+            limit=check_positive(limit, name="limit"),
+            event_types=check_filter(event_types, kind="event type"),
+            categories=check_filter(categories, kind="category"),
+            partition=(partition, partitions),
+        )
 
     def _head(self) -> Checkpoint:
         row = self.fetch_one(self._statements.head)

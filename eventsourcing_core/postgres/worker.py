@@ -4,7 +4,9 @@
     worker.run_until_signalled()        # Ctrl-C or SIGTERM: finish the batch, let go
 
 Start the same worker in several processes: each projection is run by one of
-them at a time (see ``projections.py`` for ownership and takeover).
+them at a time (see ``projections.py`` for ownership and takeover), and the
+partitions of a partitioned projection are shared out between them (see
+``partitions.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from eventsourcing_core.errors import (
 )
 from eventsourcing_core.postgres.errors import is_connection_failure
 from eventsourcing_core.postgres.notifier import channel_name
+from eventsourcing_core.postgres.partitions import PartitionGroup, runners_for
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.store import PostgresEventStore
@@ -72,9 +75,15 @@ class ProjectionWorker:
             raise InvalidArgumentError(f"projection names must be unique: {names}")
         self._store = store
         self._projections = list(projections)
-        self._runners = [
-            ProjectionRunner(store, p, batch_size=batch_size, read_model_schema=read_model_schema)
+        per_projection = [
+            runners_for(store, p, batch_size=batch_size, read_model_schema=read_model_schema)
             for p in projections
+        ]
+        self._runners = [runner for runners in per_projection for runner in runners]
+        self._groups = [
+            PartitionGroup(store, p, rs)
+            for p, rs in zip(projections, per_projection, strict=True)
+            if len(rs) > 1
         ]
         self._sql = ProjectionStatements.for_schema(store.schema)
         self._idle_wait = idle_wait
@@ -162,15 +171,50 @@ class ProjectionWorker:
     def _claim(self) -> None:
         connection = self._connection()
         connection.execute("SELECT 1")  # a lost lock connection means lost ownership
+        grouped = {name for group in self._groups for name in group.names}
         for runner in self._runners:
-            if runner.name in self._owned:
-                continue
-            row = connection.execute(self._sql.try_lock, [runner.lock_key]).fetchone()
-            if row is not None and row[0]:
-                self._owned.add(runner.name)
-                self._failed.pop(runner.name, None)
-                runner.set_status("running")
-                logger.info("now running projection %s", runner.name)
+            if runner.name not in self._owned and runner.name not in grouped:
+                self._try_claim(connection, runner)
+        for group in self._groups:
+            self._share(connection, group)
+
+    def _try_claim(self, connection: psycopg.Connection[Any], runner: ProjectionRunner) -> bool:
+        row = connection.execute(self._sql.try_lock, [runner.lock_key]).fetchone()
+        if row is None or not row[0]:
+            return False
+        self._owned.add(runner.name)
+        self._failed.pop(runner.name, None)
+        runner.set_status("running")
+        logger.info("now running projection %s", runner.name)
+        return True
+
+    def _share(self, connection: psycopg.Connection[Any], group: PartitionGroup) -> None:
+        """Aim at this worker's fair share of a partitioned projection (see ``partitions.py``).
+
+        Between batches: give up the partitions beyond the share, or claim free
+        ones up to it.
+        """
+        target, live = group.target(connection)
+        before = self._owned & group.names
+        for runner in group.surplus(frozenset(self._owned), target):
+            if runner.name not in self._failed:  # a failed one keeps its error showing
+                runner.set_status("idle")  # before letting go: the next owner's "running" stays
+            self._unlock(runner)
+        owned = len(self._owned & group.names)
+        for runner in group.candidates(frozenset(self._owned)):
+            if owned >= target:
+                break
+            owned += self._try_claim(connection, runner)
+        if self._owned & group.names != before:
+            mine = [r.partition for r in group.runners if r.name in self._owned]
+            logger.info(
+                "%s: running partitions %s of %d (%d live workers, %d is this one's share)",
+                group.projection,
+                mine,
+                len(group.runners),
+                live,
+                target,
+            )
 
     def _run_owned(self, stop: threading.Event) -> bool:
         progressed = False
