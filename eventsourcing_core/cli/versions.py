@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from eventsourcing_core.errors import InvalidArgumentError
+from eventsourcing_core.postgres.partitions import runners_for
 from eventsourcing_core.postgres.projection_versions import (
     at_version,
     deployed_versions,
@@ -32,13 +33,16 @@ class Target:
 
 
 def status_targets(store: PostgresEventStore, projections: list[Projection]) -> list[Target]:
-    """Each projection's deployed version, and its other versions still in the database."""
+    """Each projection's deployed version, and its other versions still in the database.
+
+    A partitioned projection has one target per partition.
+    """
     targets = []
     for projection in projections:
         live = live_version(store, projection) if projection.tables else None
         for version in deployed_versions(store, projection):
             versioned = at_version(projection, version)
-            targets.append(Target(versioned, ProjectionRunner(store, versioned), live))
+            targets += [Target(versioned, runner, live) for runner in runners_for(store, versioned)]
     return targets
 
 
