@@ -2,7 +2,9 @@
 
 It applies events a batch at a time: one query reads the orders the batch
 touches, the events are folded into them in memory, in log order, and two
-pipelined statements write the orders and the per-user changes back.
+pipelined statements write the orders and the per-user changes back, each
+taking all its rows as one JSON array (``jsonb_to_recordset``): one statement
+per table, not one per row.
 """
 
 from __future__ import annotations
@@ -19,13 +21,17 @@ _LOAD = (
     "SELECT order_id, user_id, status, lines, paid_cents FROM {order_summary}"
     " WHERE order_id = ANY(%s)"
 )
-_WRITE_ORDER = (
-    "INSERT INTO {order_summary} AS o VALUES (%s, %s, %s, %s::jsonb, %s, %s)"
+# One statement per table for the whole batch: its rows go in as one JSON array.
+_WRITE_ORDERS = (
+    "INSERT INTO {order_summary} AS o SELECT * FROM jsonb_to_recordset(%s::jsonb)"
+    " AS r(order_id text, user_id text, status text, lines jsonb, total_cents bigint,"
+    " paid_cents bigint)"
     " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, lines = excluded.lines,"
     " total_cents = excluded.total_cents, paid_cents = excluded.paid_cents"
 )
-_ADD_TO_USER = (
-    "INSERT INTO {user_order_totals} AS t VALUES (%s, %s, %s) ON CONFLICT (user_id)"
+_ADD_TO_USERS = (
+    "INSERT INTO {user_order_totals} AS t SELECT * FROM jsonb_to_recordset(%s::jsonb)"
+    " AS r(user_id text, orders integer, spent_cents bigint) ON CONFLICT (user_id)"
     " DO UPDATE SET orders = t.orders + excluded.orders,"
     " spent_cents = t.spent_cents + excluded.spent_cents"
 )
@@ -35,6 +41,7 @@ class OrderSummary(Projection):
     name = "order_summary"
     tables = ("order_summary", "user_order_totals")
     categories = ("order",)
+    apply_batch_size = 1000  # a whole default batch in three statements (~15 ms of work)
 
     def setup(self, sql: SqlSession) -> None:
         sql.execute(
@@ -56,8 +63,12 @@ class OrderSummary(Projection):
         for event in events:
             batch.apply(event)
         if batch.changed:
-            sql.execute_many(_WRITE_ORDER, batch.order_rows())
-            sql.execute_many(_ADD_TO_USER, batch.user_rows())
+            sql.execute_all(
+                [
+                    (_WRITE_ORDERS, [serialization.dumps(batch.order_rows())]),
+                    (_ADD_TO_USERS, [serialization.dumps(batch.user_rows())]),
+                ]
+            )
 
     def clear(self, sql: SqlSession) -> None:
         sql.execute("DELETE FROM {order_summary}")
@@ -117,13 +128,24 @@ class _Batch:
     def _user(self, user_id: str) -> list[int]:
         return self.users.setdefault(user_id, [0, 0])
 
-    def order_rows(self) -> Iterable[tuple[Any, ...]]:
-        for o in self.changed.values():
-            lines = serialization.dumps(o.lines)
-            yield (o.order_id, o.user_id, o.status, lines, _total(o.lines), o.paid_cents)
+    def order_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "order_id": o.order_id,
+                "user_id": o.user_id,
+                "status": o.status,
+                "lines": o.lines,
+                "total_cents": _total(o.lines),
+                "paid_cents": o.paid_cents,
+            }
+            for o in self.changed.values()
+        ]
 
-    def user_rows(self) -> Iterable[tuple[Any, ...]]:
-        return [(user_id, placed, spent) for user_id, (placed, spent) in self.users.items()]
+    def user_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"user_id": user_id, "orders": placed, "spent_cents": spent}
+            for user_id, (placed, spent) in self.users.items()
+        ]
 
 
 def _merge(
