@@ -138,3 +138,7 @@ class UnprocessableEventError(EventStoreError):
     Retrying cannot help, so the projection parks the event at once, whatever
     its ``on_error`` policy, and goes on; ``retry_parked`` tries it again later.
     """
+
+
+class MessageReturnedError(EventStoreError):
+    """The broker returned a message published as mandatory: no queue is bound for its key."""
