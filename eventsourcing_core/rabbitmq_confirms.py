@@ -176,13 +176,21 @@ class ConfirmingPublisher:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         if isinstance(method, pika.spec.Basic.Nack):
-            self._nacked += 1
+            self._nacked += self._count_unsettled(method.delivery_tag, method.multiple)
         if method.multiple:
             self._settled_up_to = max(self._settled_up_to, method.delivery_tag)
         else:
             self._settled.add(method.delivery_tag)
         if self._all_settled():  # waking the loop for every confirm would cost a restart each
             self._wake()
+
+    def _count_unsettled(self, tag: int, multiple: bool) -> int:
+        """How many tags a confirm settles: its own, or (``multiple``) all unsettled up to it."""
+        if not multiple:
+            return 1
+        return sum(
+            1 for t in self._unsettled if self._settled_up_to < t <= tag and t not in self._settled
+        )
 
     def _on_return(self, _: Any, __: Any, properties: pika.BasicProperties, ___: bytes) -> None:
         self._returned.append(properties.message_id)

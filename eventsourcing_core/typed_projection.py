@@ -77,18 +77,24 @@ class EventTypes:
     def decode(self, recorded: RecordedEvent) -> DomainEvent | None:
         """The domain event for a recorded one, upcast; None for a type not registered."""
         event = self.lift(recorded)
-        where = f"{event.stream_id!r} version {event.version}"
-        return self._decode(event.event_type, event.schema_version, event.data, where)
+        return self._decode(
+            event.event_type, event.schema_version, event.data, event.stream_id, event.version
+        )
 
     def decode_payload(
         self, event_type: str, schema_version: int, data: Mapping[str, Any]
     ) -> DomainEvent | None:
         """The domain event for a payload from elsewhere (a broker message), upcast first."""
         event_type, schema_version, data = self.upcasters.lift(event_type, schema_version, data)
-        return self._decode(event_type, schema_version, data, "a message")
+        return self._decode(event_type, schema_version, data, "(a message)", 0)
 
     def _decode(
-        self, event_type: str, schema_version: int, data: Mapping[str, Any], where: str
+        self,
+        event_type: str,
+        schema_version: int,
+        data: Mapping[str, Any],
+        stream_id: str,
+        version: int,
     ) -> DomainEvent | None:
         event_class = self._classes.get(event_type)
         if event_class is None:
@@ -96,15 +102,15 @@ class EventTypes:
         if schema_version != event_class.schema_version:
             raise CorruptEventError(
                 event_type,
-                where,
-                schema_version,
+                stream_id,
+                version,
                 f"stored at schema version {schema_version}, the code reads version "
                 f"{event_class.schema_version}: register an upcaster",
             )
         try:
             return event_class.from_data(data)
         except (TypeError, ValueError, KeyError) as exc:
-            raise CorruptEventError(event_type, where, schema_version, str(exc)) from None
+            raise CorruptEventError(event_type, stream_id, version, str(exc)) from None
 
 
 def handles(event_class: type[E]) -> Callable[[Method[P, E]], Method[P, E]]:
