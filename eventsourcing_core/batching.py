@@ -9,10 +9,11 @@ commits after about ``batch_seconds`` of work whichever way it applies.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 from eventsourcing_core.events import RecordedEvent
-from eventsourcing_core.projection import Projection
+from eventsourcing_core.projection import Projection, SqlSession
 
 
 def applies_in_batches(projection: Projection) -> bool:
@@ -27,3 +28,26 @@ def chunks(
     size = max(1, projection.apply_batch_size) if applies_in_batches(projection) else 1
     for start in range(0, len(events), size):
         yield events[start : start + size]
+
+
+def apply_until(
+    projection: Projection,
+    events: Sequence[RecordedEvent],
+    sql: SqlSession,
+    *,
+    deadline: float | None,
+) -> int:
+    """Apply events from the first until the deadline (checked between calls); how many."""
+    if not applies_in_batches(projection):  # one ``apply`` per event, as it always was
+        for done, event in enumerate(events, start=1):
+            projection.apply(event, sql)
+            if deadline is not None and time.monotonic() >= deadline:
+                return done
+        return len(events)
+    done = 0
+    for chunk in chunks(projection, events):
+        projection.apply_batch(chunk, sql)
+        done += len(chunk)
+        if deadline is not None and time.monotonic() >= deadline:
+            return done
+    return done

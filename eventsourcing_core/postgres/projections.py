@@ -27,7 +27,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from eventsourcing_core.batching import chunks
+from eventsourcing_core.batching import apply_until
 from eventsourcing_core.errors import (
     CheckpointConflictError,
     EventStoreError,
@@ -464,20 +464,14 @@ class ProjectionRunner:
         """Apply events in the batch's transaction until the deadline; how many were done.
 
         A side effect has acted already: it only records the event ids, all at once.
-        Others get the events through ``apply_batch``, a chunk per call (see ``batching``).
+        Others: ``apply`` per event, or ``apply_batch`` per slice (``batching.apply_until``).
         """
         projection = self._projection
         if isinstance(projection, SideEffect):
             ids = [event.event_id for event in events]
             conn.execute(self._sql.mark_all_processed, [projection.name, ids])
             return len(events)
-        done = 0
-        for chunk in chunks(projection, events):
-            projection.apply_batch(chunk, session)
-            done += len(chunk)
-            if deadline is not None and time.monotonic() >= deadline:
-                return done
-        return done
+        return apply_until(projection, events, session, deadline=deadline)
 
     def _exclude_batches(self, conn: psycopg.Connection[Any]) -> None:
         """Hold this projection's batch lock until the transaction ends (see ``batch_lock``)."""
