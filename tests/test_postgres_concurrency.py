@@ -18,6 +18,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from eventsourcing_core import (
     ANY,
@@ -430,10 +431,10 @@ def _follow_in_repeatable_read(
             with conn.transaction():
                 for _ in range(2):
                     params = {"tx_id": after.tx_id, "position": after.position, "limit": 5}
-                    rows = conn.execute(query, params).fetchall()
-                    seen.extend(row[2] for row in rows)
+                    rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
+                    seen.extend(row["event_id"] for row in rows)
                     if rows:
-                        after = Checkpoint(rows[-1][9], rows[-1][8])
+                        after = Checkpoint(rows[-1]["tx_id"], rows[-1]["position"])
                     pages += len(rows)
                     time.sleep(0.002)
             if not pages and finished:

@@ -81,7 +81,8 @@ def test_a_projection_runs_to_the_head(escore_store, escore_run_projection):
     status = escore_run_projection(Totals())
 
     assert status.processed == 3
-    assert escore_store.fetch_all("SELECT id, total FROM totals") == [("tally-1", 6)]
+    rows = escore_store.fetch_all("SELECT id, total FROM escore.totals")  # the store's schema
+    assert rows == [("tally-1", 6)]
 """
 
 

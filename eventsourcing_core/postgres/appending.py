@@ -37,7 +37,12 @@ def append_to_stream(
     append function.
     """
     if fast:
-        row = conn.execute(*_fast_append(statements, append)).fetchone()
+        # Prepared from the first call: planning this statement costs more than
+        # running it, and psycopg would otherwise plan it five times per connection.
+        # Unless the connection says never (prepare_threshold=None, e.g. for pgbouncer).
+        prepare = None if conn.prepare_threshold is None else True
+        query, params = _fast_append(statements, append)
+        row = conn.execute(query, params, prepare=prepare).fetchone()
         if row is not None:
             return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
     elif _any_event_id_recorded(conn, statements, append):
