@@ -114,8 +114,8 @@ class ConfirmingPublisher:
         if connection is None:
             return
         with contextlib.suppress(Exception):
-            if connection.is_open:
-                connection.close()
+            if not (connection.is_closing or connection.is_closed):
+                connection.close()  # an opening connection is aborted at once
             deadline = time.monotonic() + 1.0
             while not connection.is_closed and time.monotonic() < deadline:
                 self._pump(connection, lambda: connection.is_closed, timeout=_SLICE)
