@@ -158,3 +158,7 @@ class PartitionCountError(EventStoreError):
             f"declares {declared}: run `escore projections rebuild {projection.split('@')[0]}` "
             f"(or reset it) to start over with {declared}"
         )
+
+
+class MessageReturnedError(EventStoreError):
+    """The broker returned a message published as mandatory: no queue is bound for its key."""

@@ -27,13 +27,15 @@ from __future__ import annotations
 import enum
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 from uuid import UUID, uuid5
 
 from eventsourcing_core.events import AppendResult, ExpectedVersion, NewEvent, RecordedEvent
 
 Params = Sequence[Any] | Mapping[str, Any] | None
+Row = Sequence[Any] | Mapping[str, Any]
+"""One statement's parameters, positional or named."""
 
 
 class SqlSession(Protocol):
@@ -41,6 +43,12 @@ class SqlSession(Protocol):
 
     def execute(self, query: str, params: Params = None) -> None:
         """Run a statement."""
+
+    def execute_many(self, query: str, rows: Iterable[Row]) -> None:
+        """Run a statement once per row of parameters, pipelined: one round trip in all."""
+
+    def execute_all(self, statements: Iterable[tuple[str, Params]]) -> None:
+        """Run statements in their order, pipelined: one round trip in all."""
 
     def fetchone(self, query: str, params: Params = None) -> tuple[Any, ...] | None:
         """Run a query and return its first row."""
@@ -98,6 +106,9 @@ class Projection(ABC):
     """Split the log into this many partitions by stream (``postgres/partition_layout.py``):
     workers share them, each stream's events stay in order, streams are not ordered
     against each other. Changing it needs a rebuild (the worker refuses until then)."""
+    apply_batch_size: ClassVar[int] = 250
+    """At most this many events per ``apply_batch`` call (when a projection overrides it):
+    the runner checks its time bound (``batch_seconds``) between calls."""
 
     @property
     def checkpoint_name(self) -> str:
@@ -116,6 +127,18 @@ class Projection(ABC):
     @abstractmethod
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
         """Apply one event to the read model."""
+
+    def apply_batch(self, events: Sequence[RecordedEvent], sql: SqlSession) -> None:
+        """Apply consecutive events of the log, in order, to the read model.
+
+        Override it to write a whole batch in a few round trips (``sql.execute_many``,
+        one query for all the rows a batch touches). It runs in the batch's
+        transaction; when it raises, the runner rolls the batch back and
+        applies its events again one per call (``apply_batch([event])``), so
+        the failing event is found, retried and stopped at or parked alone.
+        """
+        for event in events:
+            self.apply(event, sql)
 
     @abstractmethod
     def clear(self, sql: SqlSession) -> None:

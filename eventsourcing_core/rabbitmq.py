@@ -1,11 +1,13 @@
 """Publishing events to other services through RabbitMQ, without dual writes.
 
 ``RabbitRelay`` is a projection: a worker runs it over the global log, and it
-publishes each event to a topic exchange with publisher confirms. Its
+publishes each batch of events to a topic exchange with publisher confirms,
+then waits once for all of the batch's confirms (``rabbitmq_confirms``). Its
 checkpoint commits only after the broker has confirmed the whole batch, so
 nothing is lost if the relay or the broker restarts; an event may be
-published again after a crash (at least once), which consumers filter out by
-message id. Run it in a ``ProjectionWorker``: one relay is active at a time.
+published again after a crash or a nack (at least once), which consumers
+filter out by message id. Run it in a ``ProjectionWorker``: one relay is
+active at a time.
 
 Messages: routing key ``<category>.<event type>``, message id = event id,
 persistent, ``application/json`` body (the event's data), and the stream,
@@ -23,11 +25,10 @@ queue after ``max_attempts`` deliveries (a quorum queue's delivery limit).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -44,12 +45,15 @@ from tenacity import (
 )
 
 from eventsourcing_core import observe
-from eventsourcing_core.errors import UnprocessableEventError
+from eventsourcing_core.errors import MessageReturnedError, UnprocessableEventError
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.projections import session_for
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.projection import Projection, SqlSession, StopRequested
+from eventsourcing_core.rabbitmq_confirms import ConfirmingPublisher, Message, ReturnedError
+from eventsourcing_core.typed_projection import lifted
+from eventsourcing_core.upcasting import Upcasters
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +92,20 @@ def shorten(text: str, limit: int = _SHORT_STRING) -> str:
 
 
 class RabbitRelay(Projection):
-    """Publishes the global log to a topic exchange, with confirms, at least once."""
+    """Publishes the global log to a topic exchange, a batch at a time, confirmed, at least once.
+
+    With ``upcasters`` (an aggregate's ``Aggregate.upcasters``, or
+    ``Upcasters.merged`` of several), old events are lifted before they are
+    published: consumers see every event at its current type and schema
+    version, as a repository loading it would. With ``mandatory``, a message
+    no queue is bound for comes back instead of being dropped: its event then
+    fails like any other (retried ``max_attempts`` times one at a time, then
+    ``on_error``: stop, or park it and go on).
+    """
 
     name = "rabbitmq_relay"
     max_attempts = 3
+    apply_batch_size = 500
 
     def __init__(
         self,
@@ -100,24 +114,38 @@ class RabbitRelay(Projection):
         exchange: str = DEFAULT_EXCHANGE,
         reconnect_for: float = 120.0,
         connect_timeout: float = 1.0,
+        confirm_timeout: float = 30.0,
+        mandatory: bool = False,
+        upcasters: Upcasters | None = None,
     ) -> None:
         """``connect_timeout`` bounds each connection attempt (TCP and AMQP handshake),
-        so that a stop request is honoured within about that long while the broker is down."""
+        so that a stop request is honoured within about that long while the broker is down;
+        ``confirm_timeout`` bounds the wait for a batch's confirms."""
         self._parameters = pika.URLParameters(url)
         self._parameters.socket_timeout = connect_timeout
         self._parameters.stack_timeout = connect_timeout
         self._exchange = exchange
         self._reconnect_for = reconnect_for
-        self._connection: pika.BlockingConnection | None = None
-        self._channel: BlockingChannel | None = None
+        self._upcasters = upcasters
         self._stop = threading.Event()
+        self._publisher = ConfirmingPublisher(
+            self._parameters,
+            exchange,
+            mandatory=mandatory,
+            confirm_timeout=confirm_timeout,
+            stop=self._stop,
+        )
 
     def interrupt_on(self, stop: threading.Event) -> None:
-        self._stop = stop
+        self._stop = self._publisher.stop = stop
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
-        # A broker that restarts or drops us: reconnect and publish again,
-        # for a while, before letting the projection's failure policy decide.
+        self.apply_batch([event], sql)
+
+    def apply_batch(self, events: Sequence[RecordedEvent], sql: SqlSession) -> None:
+        """Publish the events, then wait for all their confirms; raise unless all were acked."""
+        # A broker that restarts, drops us or nacks: reconnect and publish the
+        # batch again, for a while, before letting the failure policy decide.
         # A stop request ends the waiting at once (the batch rolls back).
         retrying = Retrying(
             retry=retry_if_exception_type(_BROKER_ERRORS),
@@ -128,7 +156,7 @@ class RabbitRelay(Projection):
             reraise=True,
         )
         try:
-            retrying(self._publish, event)
+            retrying(self._publish, events)
         except _BROKER_ERRORS as error:
             if self._stop.is_set():
                 raise StopRequested(f"stopped while the broker was unreachable: {error}") from error
@@ -140,47 +168,45 @@ class RabbitRelay(Projection):
     def _reconnecting(self, state: RetryCallState) -> None:
         failure = state.outcome.exception() if state.outcome else None
         logger.warning("broker unreachable (%r); reconnecting", failure)
-        self._disconnect()
+        self._publisher.close()
 
     def clear(self, sql: SqlSession) -> None:
         """Nothing to clear: published messages are out in the world."""
 
     def close(self) -> None:
         """Close the broker connection."""
-        self._disconnect()
+        self._publisher.close()
+
+    @observe.observed("confirm")
+    def _publish(self, events: Sequence[RecordedEvent]) -> None:
+        messages = [self._message(event) for event in events]
+        try:
+            self._publisher.publish(messages)
+        except _MESSAGE_ERRORS as error:
+            raise UnprocessableEventError(
+                f"{_describe(events)} cannot be published: {error!r}"
+            ) from error
+        except ReturnedError as returned:
+            raise MessageReturnedError(
+                f"{_describe(events)}: no queue is bound for {returned.message_ids}"
+            ) from returned
 
     @observe.observed("publish")
-    def _publish(self, event: RecordedEvent) -> None:
-        channel = self._ensure_channel()
-        # With confirms on, basic_publish returns once the broker has the message.
-        try:
-            channel.basic_publish(
-                exchange=self._exchange,
-                routing_key=routing_key(event),
-                body=orjson.dumps(event.data),
-                properties=_properties(event),
-            )
-        except _MESSAGE_ERRORS as error:
-            self._disconnect()
-            raise UnprocessableEventError(
-                f"{event.stream_id!r} version {event.version} cannot be published: {error!r}"
-            ) from error
+    def _message(self, event: RecordedEvent) -> Message:
+        """One event's message (observed per event: tracing puts its context in the headers)."""
+        if self._upcasters is not None:
+            event = lifted(event, self._upcasters)
+        return routing_key(event), orjson.dumps(event.data), _properties(event)
 
-    def _ensure_channel(self) -> BlockingChannel:
-        if self._channel is None or self._channel.is_closed:
-            self._disconnect()
-            self._connection = pika.BlockingConnection(self._parameters)
-            channel = self._connection.channel()
-            channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
-            channel.confirm_delivery()
-            self._channel = channel
-        return self._channel
 
-    def _disconnect(self) -> None:
-        connection, self._connection, self._channel = self._connection, None, None
-        if connection is not None and connection.is_open:
-            with contextlib.suppress(*_BROKER_ERRORS):
-                connection.close()
+def _describe(events: Sequence[RecordedEvent]) -> str:
+    first, last = events[0], events[-1]
+    if len(events) == 1:
+        return f"{first.stream_id!r} version {first.version}"
+    return (
+        f"a message of {len(events)} ({first.stream_id!r} version {first.version}"
+        f" to {last.stream_id!r} version {last.version})"
+    )
 
 
 def _properties(event: RecordedEvent) -> pika.BasicProperties:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession
 
@@ -20,13 +22,20 @@ class InventoryLevels(Projection):
         )
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
-        sign = _CHANGE.get(event.event_type)
-        if sign is None:
-            return
-        sql.execute(
+        self.apply_batch([event], sql)
+
+    def apply_batch(self, events: Sequence[RecordedEvent], sql: SqlSession) -> None:
+        """The batch's changes summed per SKU, written in one pipelined statement."""
+        changes: dict[str, int] = {}
+        for event in events:
+            sign = _CHANGE.get(event.event_type)
+            if sign is not None:
+                sku = event.entity_id
+                changes[sku] = changes.get(sku, 0) + sign * event.data["quantity"]
+        sql.execute_many(
             "INSERT INTO {inventory_levels} AS l VALUES (%s, %s) ON CONFLICT (sku)"
             " DO UPDATE SET on_hand = l.on_hand + excluded.on_hand",
-            [event.entity_id, sign * event.data["quantity"]],
+            list(changes.items()),
         )
 
     def clear(self, sql: SqlSession) -> None:

@@ -1,18 +1,47 @@
-"""Order summary: per order its status, lines and total; per user, orders placed and spent."""
+"""Order summary: per order its status, lines and total; per user, orders placed and spent.
+
+It applies events a batch at a time: one query reads the orders the batch
+touches, the events are folded into them in memory, in log order, and two
+pipelined statements write the orders and the per-user changes back, each
+taking all its rows as one JSON array (``jsonb_to_recordset``): one statement
+per table, not one per row.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing_core import serialization
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession
 
+_LOAD = (
+    "SELECT order_id, user_id, status, lines, paid_cents FROM {order_summary}"
+    " WHERE order_id = ANY(%s)"
+)
+# One statement per table for the whole batch: its rows go in as one JSON array.
+_WRITE_ORDERS = (
+    "INSERT INTO {order_summary} AS o SELECT * FROM jsonb_to_recordset(%s::jsonb)"
+    " AS r(order_id text, user_id text, status text, lines jsonb, total_cents bigint,"
+    " paid_cents bigint)"
+    " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, lines = excluded.lines,"
+    " total_cents = excluded.total_cents, paid_cents = excluded.paid_cents"
+)
+_ADD_TO_USERS = (
+    "INSERT INTO {user_order_totals} AS t SELECT * FROM jsonb_to_recordset(%s::jsonb)"
+    " AS r(user_id text, orders integer, spent_cents bigint) ON CONFLICT (user_id)"
+    " DO UPDATE SET orders = t.orders + excluded.orders,"
+    " spent_cents = t.spent_cents + excluded.spent_cents"
+)
+
 
 class OrderSummary(Projection):
     name = "order_summary"
     tables = ("order_summary", "user_order_totals")
     categories = ("order",)
+    apply_batch_size = 1000  # a whole default batch in three statements (~15 ms of work)
 
     def setup(self, sql: SqlSession) -> None:
         sql.execute(
@@ -26,84 +55,101 @@ class OrderSummary(Projection):
         )
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
-        order_id, data = event.entity_id, event.data
-        match event.event_type:
-            case "OrderPlaced":
-                self._placed(sql, order_id, data["user_id"], data["lines"])
-            case "LineAdded":
-                self._change_lines(sql, order_id, add=data)
-            case "LineRemoved":
-                self._change_lines(sql, order_id, remove=data["sku"])
-            case "OrderPaid":
-                self._paid(sql, order_id, data["amount_cents"])
-            case "OrderShipped":
-                self._set_status(sql, order_id, "shipped")
-            case "OrderCancelled":
-                self._cancelled(sql, order_id)
+        self.apply_batch([event], sql)
+
+    def apply_batch(self, events: Sequence[RecordedEvent], sql: SqlSession) -> None:
+        rows = sql.fetchall(_LOAD, [list({event.entity_id for event in events})])
+        batch = _Batch({row[0]: _Order(*row) for row in rows})
+        for event in events:
+            batch.apply(event)
+        if batch.changed:
+            sql.execute_all(
+                [
+                    (_WRITE_ORDERS, [serialization.dumps(batch.order_rows())]),
+                    (_ADD_TO_USERS, [serialization.dumps(batch.user_rows())]),
+                ]
+            )
 
     def clear(self, sql: SqlSession) -> None:
         sql.execute("DELETE FROM {order_summary}")
         sql.execute("DELETE FROM {user_order_totals}")
 
-    def _placed(
-        self, sql: SqlSession, order_id: str, user_id: str, lines: list[dict[str, Any]]
-    ) -> None:
-        merged = _merge({}, lines)
-        sql.execute(
-            "INSERT INTO {order_summary} VALUES (%s, %s, 'open', %s::jsonb, %s, 0)",
-            [order_id, user_id, serialization.dumps(merged), _total(merged)],
-        )
-        sql.execute(
-            "INSERT INTO {user_order_totals} AS t VALUES (%s, 1, 0) ON CONFLICT (user_id)"
-            " DO UPDATE SET orders = t.orders + 1",
-            [user_id],
-        )
 
-    def _change_lines(
-        self, sql: SqlSession, order_id: str, *, add: Any = None, remove: str | None = None
-    ) -> None:
-        row = sql.fetchone("SELECT lines FROM {order_summary} WHERE order_id = %s", [order_id])
-        lines: dict[str, dict[str, Any]] = dict(row[0]) if row else {}
-        if add is not None:
-            lines = _merge(lines, [add])
-        if remove is not None:
-            lines.pop(remove, None)
-        sql.execute(
-            "UPDATE {order_summary} SET lines = %s::jsonb, total_cents = %s WHERE order_id = %s",
-            [serialization.dumps(lines), _total(lines), order_id],
-        )
+@dataclass(slots=True)
+class _Order:
+    order_id: str
+    user_id: str
+    status: str
+    lines: dict[str, dict[str, Any]]
+    paid_cents: int
 
-    def _paid(self, sql: SqlSession, order_id: str, amount_cents: int) -> None:
-        sql.execute(
-            "UPDATE {order_summary} SET status = 'paid', paid_cents = %s WHERE order_id = %s",
-            [amount_cents, order_id],
-        )
-        sql.execute(
-            "UPDATE {user_order_totals} SET spent_cents = spent_cents + %s"
-            " WHERE user_id = (SELECT user_id FROM {order_summary} WHERE order_id = %s)",
-            [amount_cents, order_id],
-        )
 
-    def _cancelled(self, sql: SqlSession, order_id: str) -> None:
-        # A cancelled paid order is refunded: it no longer counts as spent.
-        sql.execute(
-            "UPDATE {user_order_totals} t SET spent_cents = t.spent_cents - o.paid_cents"
-            " FROM {order_summary} o WHERE o.order_id = %s AND t.user_id = o.user_id",
-            [order_id],
-        )
-        sql.execute(
-            "UPDATE {order_summary} SET status = 'cancelled', paid_cents = 0 WHERE order_id = %s",
-            [order_id],
-        )
+@dataclass(slots=True)
+class _Batch:
+    """The orders a batch touches, and what it adds to each user's totals."""
 
-    def _set_status(self, sql: SqlSession, order_id: str, status: str) -> None:
-        sql.execute(
-            "UPDATE {order_summary} SET status = %s WHERE order_id = %s", [status, order_id]
-        )
+    orders: dict[str, _Order]
+    changed: dict[str, _Order] = field(default_factory=dict)
+    users: dict[str, list[int]] = field(default_factory=dict)
+    """user id -> [orders placed, cents spent] added by this batch."""
+
+    def apply(self, event: RecordedEvent) -> None:
+        order_id, data = event.entity_id, event.data
+        if event.event_type == "OrderPlaced":
+            self._placed(order_id, data["user_id"], data["lines"])
+            return
+        order = self.orders.get(order_id)
+        if order is None:  # not placed: nothing to change (as an UPDATE of no row)
+            return
+        match event.event_type:
+            case "LineAdded":
+                order.lines = _merge(order.lines, [data])
+            case "LineRemoved":
+                order.lines = {sku: line for sku, line in order.lines.items() if sku != data["sku"]}
+            case "OrderPaid":
+                order.status, order.paid_cents = "paid", data["amount_cents"]
+                self._user(order.user_id)[1] += data["amount_cents"]
+            case "OrderShipped":
+                order.status = "shipped"
+            case "OrderCancelled":  # a cancelled paid order is refunded: no longer spent
+                self._user(order.user_id)[1] -= order.paid_cents
+                order.status, order.paid_cents = "cancelled", 0
+            case _:
+                return
+        self.changed[order_id] = order
+
+    def _placed(self, order_id: str, user_id: str, lines: list[dict[str, Any]]) -> None:
+        if order_id in self.orders:
+            raise ValueError(f"order {order_id!r} is placed a second time")
+        order = _Order(order_id, user_id, "open", _merge({}, lines), 0)
+        self.orders[order_id] = self.changed[order_id] = order
+        self._user(user_id)[0] += 1
+
+    def _user(self, user_id: str) -> list[int]:
+        return self.users.setdefault(user_id, [0, 0])
+
+    def order_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "order_id": o.order_id,
+                "user_id": o.user_id,
+                "status": o.status,
+                "lines": o.lines,
+                "total_cents": _total(o.lines),
+                "paid_cents": o.paid_cents,
+            }
+            for o in self.changed.values()
+        ]
+
+    def user_rows(self) -> list[dict[str, Any]]:
+        return [
+            {"user_id": user_id, "orders": placed, "spent_cents": spent}
+            for user_id, (placed, spent) in self.users.items()
+        ]
 
 
 def _merge(
-    lines: dict[str, dict[str, Any]], added: list[dict[str, Any]]
+    lines: dict[str, dict[str, Any]], added: Iterable[Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     merged = dict(lines)
     for line in added:

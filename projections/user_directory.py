@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from eventsourcing_core.events import RecordedEvent
-from eventsourcing_core.projection import Projection, SqlSession
+from eventsourcing_core.projection import Params, Projection, SqlSession
 
 
 class UserDirectory(Projection):
@@ -21,28 +23,12 @@ class UserDirectory(Projection):
         )
 
     def apply(self, event: RecordedEvent, sql: SqlSession) -> None:
-        user_id, data = event.entity_id, event.data
-        match event.event_type:
-            case "UserRegistered":
-                sql.execute(
-                    "INSERT INTO {user_directory} VALUES (%s, %s, %s, 'active')",
-                    [user_id, data["username"], data["email"]],
-                )
-            case "EmailChanged":
-                sql.execute(
-                    "UPDATE {user_directory} SET email = %s WHERE user_id = %s",
-                    [data["email"], user_id],
-                )
-            case "UserRenamed":
-                sql.execute(
-                    "UPDATE {user_directory} SET username = %s WHERE user_id = %s",
-                    [data["username"], user_id],
-                )
-            case "UserDeactivated":
-                sql.execute(
-                    "UPDATE {user_directory} SET status = 'deactivated' WHERE user_id = %s",
-                    [user_id],
-                )
+        self.apply_batch([event], sql)
+
+    def apply_batch(self, events: Sequence[RecordedEvent], sql: SqlSession) -> None:
+        # One statement per event, in log order (a username is freed before it
+        # is taken again), all sent in one pipeline.
+        sql.execute_all(_statements(events))
 
     def clear(self, sql: SqlSession) -> None:
         sql.execute("DELETE FROM {user_directory}")
@@ -54,3 +40,29 @@ class UserDirectory(Projection):
             "SELECT user_id, email, status FROM user_directory WHERE username = %s", [username]
         )
         return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+
+def _statements(events: Sequence[RecordedEvent]) -> Iterator[tuple[str, Params]]:
+    for event in events:
+        user_id, data = event.entity_id, event.data
+        match event.event_type:
+            case "UserRegistered":
+                yield (
+                    "INSERT INTO {user_directory} VALUES (%s, %s, %s, 'active')",
+                    [user_id, data["username"], data["email"]],
+                )
+            case "EmailChanged":
+                yield (
+                    "UPDATE {user_directory} SET email = %s WHERE user_id = %s",
+                    [data["email"], user_id],
+                )
+            case "UserRenamed":
+                yield (
+                    "UPDATE {user_directory} SET username = %s WHERE user_id = %s",
+                    [data["username"], user_id],
+                )
+            case "UserDeactivated":
+                yield (
+                    "UPDATE {user_directory} SET status = 'deactivated' WHERE user_id = %s",
+                    [user_id],
+                )

@@ -126,10 +126,10 @@ class StoreMetrics:
             name = observation.target.name
             self.batch_duration.labels(name).observe(seconds)
             self.events_applied.labels(name).inc(observation.count or 0)
-        elif kind == "publish":
+        elif kind == "publish":  # one message built for the broker
             self._published.inc()
-            if not error:
-                self._confirmed.inc()
+        elif kind == "confirm" and not error:  # a batch the broker confirmed, every message
+            self._confirmed.inc(len(observation.args[1]))
         elif kind == "consume":
             consumer = getattr(observation.target, "_name", "")
             self.consumer.labels(consumer, "consumed").inc()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +27,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
+from eventsourcing_core.batching import apply_until
 from eventsourcing_core.errors import (
     CheckpointConflictError,
     EventStoreError,
@@ -62,6 +63,7 @@ from eventsourcing_core.projection import (
     ErrorPolicy,
     Params,
     Projection,
+    Row,
     SideEffect,
     versioned_table,
 )
@@ -145,6 +147,17 @@ class _Session:
 
     def execute(self, query: str, params: Params = None) -> None:
         self._connection.execute(self._render(query), params)
+
+    def execute_many(self, query: str, rows: Iterable[Row]) -> None:
+        # psycopg pipelines executemany: one round trip for all the rows.
+        with self._connection.cursor() as cursor:
+            cursor.executemany(self._render(query), rows)
+
+    def execute_all(self, statements: Iterable[tuple[str, Params]]) -> None:
+        # A failing statement raises when the pipeline syncs, at the end of the block.
+        with self._connection.pipeline():
+            for query, params in statements:
+                self._connection.execute(self._render(query), params)
 
     def fetchone(self, query: str, params: Params = None) -> tuple[Any, ...] | None:
         return self._connection.execute(self._render(query), params).fetchone()
@@ -487,17 +500,14 @@ class ProjectionRunner:
         """Apply events in the batch's transaction until the deadline; how many were done.
 
         A side effect has acted already: it only records the event ids, all at once.
+        Others: ``apply`` per event, or ``apply_batch`` per slice (``batching.apply_until``).
         """
         projection = self._projection
         if isinstance(projection, SideEffect):
             ids = [event.event_id for event in events]
             conn.execute(self._sql.mark_all_processed, [projection.name, ids])
             return len(events)
-        for done, event in enumerate(events, start=1):
-            projection.apply(event, session)
-            if deadline is not None and time.monotonic() >= deadline:
-                return done
-        return len(events)
+        return apply_until(projection, events, session, deadline=deadline)
 
     def _exclude_batches(self, conn: psycopg.Connection[Any]) -> None:
         """Hold this projection's batch lock until the transaction ends (see ``batch_lock``)."""
