@@ -130,7 +130,9 @@ def test_batches_lag_parked_and_status_are_exported(
     assert value(registry, "escore_projection_lag_events", **labels) == 0
     assert value(registry, "escore_projection_lag_seconds", **labels) == 0
     assert value(registry, "escore_projection_parked_events", projection="tally") == 1
-    assert value(registry, "escore_projection_status", projection="tally", status="running") == 1
+    # Batches run by hand, with no worker owning the projection: status reads stopped.
+    assert value(registry, "escore_projection_status", projection="tally", status="stopped") == 1
+    assert value(registry, "escore_projection_status", projection="tally", status="running") == 0
     assert value(registry, "escore_projection_status", projection="tally", status="failed") == 0
     assert value(registry, "escore_projection_status", projection="never", status="never_run") == 1
     assert value(registry, "escore_collector_up") == 1
