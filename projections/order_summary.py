@@ -1,10 +1,10 @@
 """Order summary: per order its status, lines and total; per user, orders placed and spent.
 
 It applies events a batch at a time: one query reads the orders the batch
-touches, the events are folded into them in memory, in log order, and two
-pipelined statements write the orders and the per-user changes back, each
-taking all its rows as one JSON array (``jsonb_to_recordset``): one statement
-per table, not one per row.
+changes but did not place, the events are folded into them in memory, in log
+order, and pipelined statements insert the new orders, update the others and
+add the per-user changes, each taking all its rows as one JSON array
+(``jsonb_to_recordset``): one statement per kind of write, not one per row.
 """
 
 from __future__ import annotations
