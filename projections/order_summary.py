@@ -1,10 +1,10 @@
 """Order summary: per order its status, lines and total; per user, orders placed and spent.
 
 It applies events a batch at a time: one query reads the orders the batch
-touches, the events are folded into them in memory, in log order, and two
-pipelined statements write the orders and the per-user changes back, each
-taking all its rows as one JSON array (``jsonb_to_recordset``): one statement
-per table, not one per row.
+changes but did not place, the events are folded into them in memory, in log
+order, and pipelined statements insert the new orders, update the others and
+add the per-user changes, each taking all its rows as one JSON array
+(``jsonb_to_recordset``): one statement per kind of write, not one per row.
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ _LOAD = (
     "SELECT order_id, user_id, status, lines, paid_cents FROM {order_summary}"
     " WHERE order_id = ANY(%s)"
 )
-# One statement per table for the whole batch: its rows go in as one JSON array.
+# One statement per kind of write for the whole batch: its rows go in as one JSON array.
+_ROWS = (
+    "SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(order_id text, user_id text,"
+    " status text, lines jsonb, total_cents bigint, paid_cents bigint)"
+)
+_INSERT_ORDERS = "INSERT INTO {order_summary} " + _ROWS  # placed twice: a unique violation
 _WRITE_ORDERS = (
-    "INSERT INTO {order_summary} AS o SELECT * FROM jsonb_to_recordset(%s::jsonb)"
-    " AS r(order_id text, user_id text, status text, lines jsonb, total_cents bigint,"
-    " paid_cents bigint)"
-    " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, lines = excluded.lines,"
+    "INSERT INTO {order_summary} AS o "
+    + _ROWS
+    + " ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, lines = excluded.lines,"
     " total_cents = excluded.total_cents, paid_cents = excluded.paid_cents"
 )
 _ADD_TO_USERS = (
@@ -58,17 +62,22 @@ class OrderSummary(Projection):
         self.apply_batch([event], sql)
 
     def apply_batch(self, events: Sequence[RecordedEvent], sql: SqlSession) -> None:
-        rows = sql.fetchall(_LOAD, [list({event.entity_id for event in events})])
+        # An order whose first event here is OrderPlaced is new: nothing to load.
+        first: dict[str, str] = {}
+        for event in events:
+            first.setdefault(event.entity_id, event.event_type)
+        known = [order_id for order_id, type_ in first.items() if type_ != "OrderPlaced"]
+        rows = sql.fetchall(_LOAD, [known]) if known else []
         batch = _Batch({row[0]: _Order(*row) for row in rows})
         for event in events:
             batch.apply(event)
-        if batch.changed:
-            sql.execute_all(
-                [
-                    (_WRITE_ORDERS, [serialization.dumps(batch.order_rows())]),
-                    (_ADD_TO_USERS, [serialization.dumps(batch.user_rows())]),
-                ]
-            )
+        new, changed = batch.order_rows()
+        writes = [
+            (_INSERT_ORDERS, new),
+            (_WRITE_ORDERS, changed),
+            (_ADD_TO_USERS, batch.user_rows()),
+        ]
+        sql.execute_all([(query, [serialization.dumps(r)]) for query, r in writes if r])
 
     def clear(self, sql: SqlSession) -> None:
         sql.execute("DELETE FROM {order_summary}")
@@ -90,6 +99,8 @@ class _Batch:
 
     orders: dict[str, _Order]
     changed: dict[str, _Order] = field(default_factory=dict)
+    placed: set[str] = field(default_factory=set)
+    """Orders placed in this batch (inserted, not updated)."""
     users: dict[str, list[int]] = field(default_factory=dict)
     """user id -> [orders placed, cents spent] added by this batch."""
 
@@ -123,13 +134,15 @@ class _Batch:
             raise ValueError(f"order {order_id!r} is placed a second time")
         order = _Order(order_id, user_id, "open", _merge({}, lines), 0)
         self.orders[order_id] = self.changed[order_id] = order
+        self.placed.add(order_id)
         self._user(user_id)[0] += 1
 
     def _user(self, user_id: str) -> list[int]:
         return self.users.setdefault(user_id, [0, 0])
 
-    def order_rows(self) -> list[dict[str, Any]]:
-        return [
+    def order_rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The rows to insert (orders placed here) and to update (the others changed)."""
+        rows = [
             {
                 "order_id": o.order_id,
                 "user_id": o.user_id,
@@ -140,6 +153,8 @@ class _Batch:
             }
             for o in self.changed.values()
         ]
+        new = [row for row in rows if row["order_id"] in self.placed]
+        return new, [row for row in rows if row["order_id"] not in self.placed]
 
     def user_rows(self) -> list[dict[str, Any]]:
         return [
