@@ -73,6 +73,7 @@ from psycopg.types.json import set_json_loads
 
 from aggregates.order import Line, Order
 from benchmarks.aggregate_benchmark import price_cents, sku
+from benchmarks.ceiling import raw_pages
 from benchmarks.harness import (
     Connection,
     Sample,
@@ -124,11 +125,6 @@ VISIBLE_TIMEOUT = 10.0
 # appends this far apart each get their own wake-up, none waits for the window.
 SPACING = 0.010
 
-RAW_PAGE = (
-    "SELECT stream_id, version, event_id, event_type, data, metadata, schema_version,"
-    " created_at, position, tx_id FROM escore.events"
-    " WHERE (tx_id, position) > (%s, %s) ORDER BY tx_id, position LIMIT %s"
-)
 GET_CHECKPOINT = "SELECT tx_id, position FROM escore.checkpoints WHERE name = %s"
 
 
@@ -294,20 +290,6 @@ def check_summary(store: PostgresEventStore, orders: int, version: int) -> None:
 
 
 # -- catch-up ------------------------------------------------------------------------------
-
-
-def raw_pages(conn: Connection, page_size: int) -> Step:
-    """Keyset pages over the log into tuples; 0 once a page comes back empty."""
-    after = (0, 0)
-
-    def step() -> int:
-        nonlocal after
-        rows = conn.execute(RAW_PAGE, (*after, page_size)).fetchall()
-        if rows:
-            after = (rows[-1][9], rows[-1][8])
-        return len(rows)
-
-    return step
 
 
 def checked(sample: Sample, events: int, what: str) -> Sample:

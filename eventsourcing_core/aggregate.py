@@ -238,15 +238,32 @@ class Aggregate:
         event_class = cls._event_classes.get(event_type)
         if event_class is None:
             raise UnknownEventError(event_type, stream_id, version, cls.__name__)
-        if schema_version != event_class.schema_version:
-            raise CorruptEventError(
-                event_type,
-                stream_id,
-                version,
-                f"stored at schema version {schema_version}, the code reads version "
-                f"{event_class.schema_version}: register an upcaster",
-            )
-        try:
-            return event_class.from_data(data)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CorruptEventError(event_type, stream_id, version, str(exc)) from None
+        return decode_event(event_class, schema_version, data, stream_id=stream_id, version=version)
+
+
+def decode_event(
+    event_class: type[E],
+    schema_version: int,
+    data: Mapping[str, Any],
+    *,
+    stream_id: str,
+    version: int,
+) -> E:
+    """``event_class`` rebuilt from a payload already upcast to ``schema_version``.
+
+    ``CorruptEventError`` (naming the stream and version) when the payload is at
+    another schema version than the class reads, or does not fit the class.
+    """
+    event_type = event_class.event_type
+    if schema_version != event_class.schema_version:
+        raise CorruptEventError(
+            event_type,
+            stream_id,
+            version,
+            f"stored at schema version {schema_version}, the code reads version "
+            f"{event_class.schema_version}: register an upcaster",
+        )
+    try:
+        return event_class.from_data(data)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CorruptEventError(event_type, stream_id, version, str(exc)) from None

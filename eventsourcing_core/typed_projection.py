@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
-from eventsourcing_core.aggregate import Aggregate, DomainEvent
-from eventsourcing_core.errors import CorruptEventError, InvalidArgumentError
+from eventsourcing_core.aggregate import Aggregate, DomainEvent, decode_event
+from eventsourcing_core.errors import InvalidArgumentError
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession
 from eventsourcing_core.upcasting import Upcasters
@@ -99,18 +99,7 @@ class EventTypes:
         event_class = self._classes.get(event_type)
         if event_class is None:
             return None
-        if schema_version != event_class.schema_version:
-            raise CorruptEventError(
-                event_type,
-                stream_id,
-                version,
-                f"stored at schema version {schema_version}, the code reads version "
-                f"{event_class.schema_version}: register an upcaster",
-            )
-        try:
-            return event_class.from_data(data)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise CorruptEventError(event_type, stream_id, version, str(exc)) from None
+        return decode_event(event_class, schema_version, data, stream_id=stream_id, version=version)
 
 
 def handles(event_class: type[E]) -> Callable[[Method[P, E]], Method[P, E]]:
