@@ -21,9 +21,9 @@ from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.projection import SqlSession
 from eventsourcing_core.rabbitmq import IdempotentConsumer, RabbitRelay
 from tests.tally import ParkingTally, Tally
-from tests.test_rabbitmq import _consume, _declare, _peek, _relay_all, exchange
+from tests.test_rabbitmq import _consume, _declare, _peek, exchange
 from tests.test_read_bound import holding
-from tests.workers import ROOT, wait_until
+from tests.workers import ROOT, relay_to_head, wait_until
 
 __all__ = ["exchange"]  # the broker tests' fixture, shared with test_rabbitmq
 
@@ -211,7 +211,7 @@ def test_relay_and_consumer_messages_are_counted(
     )
     _declare(consumer)
     pg_store.append("order-1", [NewEvent("OrderPlaced", {"poison": n == 1}) for n in range(3)])
-    _relay_all(pg_store, RabbitRelay(exchange=exchange))
+    relay_to_head(pg_store, RabbitRelay(exchange=exchange))
     _consume(consumer, until=lambda: len(_peek(consumer.dead_letter_queue)) == 1)
 
     def messages(outcome: str) -> float:

@@ -17,7 +17,7 @@ from tests.workers import (
     applied,
     assert_each_event_applied_once,
     fill,
-    query,
+    out_of_order_versions,
     running_worker,
     wait_until,
 )
@@ -35,16 +35,6 @@ def _pids(store: PostgresEventStore, partitions: int) -> list[int]:
     """The worker process owning each owned partition (it names its lock connection)."""
     held = _owners(store, partitions).values()
     return [int(owner.application_name.removeprefix("escore worker ")) for owner in held]
-
-
-def _out_of_order(dsn: str) -> int:
-    rows = query(
-        dsn,
-        "SELECT count(*) FROM (SELECT version, lag(version) OVER"
-        " (PARTITION BY stream_id ORDER BY seq) AS previous FROM escore.tally) AS t"
-        " WHERE version <> coalesce(previous, 0) + 1",
-    )
-    return int(str(rows[0][0]))
 
 
 def _by_worker(store: PostgresEventStore, partitions: int) -> dict[int, int]:
@@ -81,7 +71,7 @@ def test_three_workers_one_killed_mid_batch_one_joining_apply_each_event_once_in
 
     assert takeover < 10 * CLAIM_INTERVAL, f"partitions owned again after {takeover:.2f}s"
     assert_each_event_applied_once(dsn, total)
-    assert _out_of_order(dsn) == 0
+    assert out_of_order_versions(dsn) == 0
 
 
 def test_a_worker_joining_a_single_busy_worker_takes_its_share(
@@ -98,7 +88,7 @@ def test_a_worker_joining_a_single_busy_worker_takes_its_share(
             wait_until(lambda: applied(dsn) == total, timeout=120)
 
     assert_each_event_applied_once(dsn, total)
-    assert _out_of_order(dsn) == 0
+    assert out_of_order_versions(dsn) == 0
 
 
 def test_a_worker_declaring_another_partition_count_refuses_to_start(

@@ -23,7 +23,13 @@ from eventsourcing_core.postgres.partitions import (
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from tests.tally import Tally, partitioned_tally
-from tests.workers import applied, assert_each_event_applied_once, query, wait_until
+from tests.workers import (
+    applied,
+    assert_each_event_applied_once,
+    out_of_order_versions,
+    query,
+    wait_until,
+)
 
 
 def _fill(store: PostgresEventStore, streams: int, per_stream: int) -> int:
@@ -103,23 +109,13 @@ def test_runners_of_a_partitioned_projection_apply_each_event_once_in_stream_ord
     _catch_up(runners)
 
     assert_each_event_applied_once(dsn, total)
-    assert _out_of_order(dsn) == 0
+    assert out_of_order_versions(dsn) == 0
     assert sum(lags) == total
     assert sum(1 for lag in lags if lag) >= 2
     assert [runner.status().lag for runner in runners] == [0, 0, 0, 0]
     assert sorted(r.name for r in runners) == [f"tally#{p}of4" for p in range(4)]
     last = pg_store.head()
     assert all(runner.wait_for(last, timeout=5) for runner in runners)
-
-
-def _out_of_order(dsn: str) -> int:
-    rows = query(
-        dsn,
-        "SELECT count(*) FROM (SELECT version, lag(version) OVER"
-        " (PARTITION BY stream_id ORDER BY seq) AS previous FROM escore.tally) AS t"
-        " WHERE version <> coalesce(previous, 0) + 1",
-    )
-    return int(str(rows[0][0]))
 
 
 def test_a_plain_runner_refuses_a_partitioned_projection(pg_store: PostgresEventStore) -> None:
@@ -192,7 +188,7 @@ def test_workers_share_the_partitions_and_the_survivor_takes_them_all(
         wait_until(lambda: applied(dsn) == total, timeout=60)
 
     assert_each_event_applied_once(dsn, total)
-    assert _out_of_order(dsn) == 0
+    assert out_of_order_versions(dsn) == 0
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import SqlSession
 from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from tests.proxy import Gate
-from tests.workers import running_worker, wait_until, wait_visible
+from tests.workers import relay_to_head, running_worker, wait_until, wait_visible
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
@@ -61,16 +61,6 @@ def _tap(exchange: str) -> str:
     return f"{exchange}.all"
 
 
-def _relay_all(store: PostgresEventStore, relay: RabbitRelay, batch_size: int = 50) -> None:
-    runner = ProjectionRunner(store, relay, batch_size=batch_size)
-    runner.setup()
-    try:
-        while runner.run_batch():
-            pass
-    finally:
-        relay.close()
-
-
 def test_the_relay_publishes_every_event_with_its_id_key_and_headers(
     pg_store: PostgresEventStore, exchange: str
 ) -> None:
@@ -79,7 +69,7 @@ def test_the_relay_publishes_every_event_with_its_id_key_and_headers(
     pg_store.append("user-1", [NewEvent("UserRegistered", {"username": "alice"})])
     relay = RabbitRelay(exchange=exchange)
 
-    _relay_all(pg_store, relay)
+    relay_to_head(pg_store, relay)
 
     messages = _drain(tap)
     recorded = pg_store.read_all()
@@ -145,7 +135,7 @@ def test_each_message_is_handled_once_even_when_delivered_twice(
     _declare(consumer)
     pg_store.append("order-1", [NewEvent("OrderPlaced", {"n": n}) for n in range(5)])
     pg_store.append("user-1", [NewEvent("UserRegistered", {})])
-    _relay_all(pg_store, RabbitRelay(exchange=exchange))
+    relay_to_head(pg_store, RabbitRelay(exchange=exchange))
     _relay_all_again_as_a_crash_would(pg_store, exchange)
 
     _consume(consumer, until=lambda: _processed(dsn, "test-consumer") == 5)
@@ -197,7 +187,7 @@ def test_a_message_the_handler_keeps_failing_on_ends_in_the_dead_letter_queue(
     )
     _declare(consumer)
     pg_store.append("order-1", [NewEvent("OrderPlaced", {"poison": n == 1}) for n in range(3)])
-    _relay_all(pg_store, RabbitRelay(exchange=exchange))
+    relay_to_head(pg_store, RabbitRelay(exchange=exchange))
 
     _consume(consumer, until=lambda: len(_peek(consumer.dead_letter_queue)) == 1)
 
@@ -282,7 +272,7 @@ def test_an_event_with_a_category_too_long_for_a_routing_key_is_published_under_
     pg_store.append("order-1", [NewEvent("OrderPlaced", {})])
     wait_visible(pg_store, 2)
 
-    _relay_all(pg_store, RabbitRelay(exchange=exchange, reconnect_for=5))
+    relay_to_head(pg_store, RabbitRelay(exchange=exchange, reconnect_for=5))
 
     keys = [method.routing_key for method, _, _ in _drain(tap)]
     assert keys == [rabbitmq.routing_key(pg_store.read_all()[0]), "order.OrderPlaced"]
@@ -305,7 +295,7 @@ def test_an_event_the_broker_can_never_take_is_parked_and_the_relay_goes_on(
     runner = ProjectionRunner(pg_store, relay)
 
     started = time.monotonic()
-    _relay_all(pg_store, relay)
+    relay_to_head(pg_store, relay)
 
     assert time.monotonic() - started < 10
     assert [p.type for _, p, _ in _drain(tap)] == ["OrderPlaced"]

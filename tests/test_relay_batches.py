@@ -17,7 +17,7 @@ from eventsourcing_core.projection import ErrorPolicy
 from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay
 from eventsourcing_core.rabbitmq_confirms import ConfirmingPublisher, NackedError
 from tests.test_typed_projection import Account, old_and_new_deposits
-from tests.workers import wait_visible
+from tests.workers import relay_to_head, wait_visible
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
 
@@ -134,13 +134,7 @@ def test_a_returned_message_is_parked_and_the_others_are_published(
     )
     wait_visible(pg_store, 3)
     relay = ParkingRelay(exchange=exchange, mandatory=True)
-    runner = ProjectionRunner(pg_store, relay)
-    runner.setup()
-    try:
-        while runner.run_batch():
-            pass
-    finally:
-        relay.close()
+    runner = relay_to_head(pg_store, relay, batch_size=500)
 
     placed = {str(e.event_id) for e in pg_store.read_stream("order-1") if e.version != 2}
     assert {properties.message_id for _, properties, _ in _drain(queue)} == placed
@@ -156,13 +150,7 @@ def test_the_relay_with_upcasters_publishes_old_events_at_their_current_version(
     queue = _queue(exchange)
     old_and_new_deposits(pg_store)
     relay = RabbitRelay(exchange=exchange, upcasters=Account.upcasters)
-    runner = ProjectionRunner(pg_store, relay)
-    runner.setup()
-    try:
-        while runner.run_batch():
-            pass
-    finally:
-        relay.close()
+    relay_to_head(pg_store, relay, batch_size=500)
 
     published = [
         (key.routing_key, props.type, props.headers["schema_version"], orjson.loads(body))

@@ -18,8 +18,9 @@ from eventsourcing_core.projection import SqlSession
 from eventsourcing_core.rabbitmq import IdempotentConsumer, RabbitRelay
 from eventsourcing_core.repository import Repository
 from tests.tally import Tally
-from tests.test_rabbitmq import _consume, _declare, _processed, _relay_all, exchange
+from tests.test_rabbitmq import _consume, _declare, _processed, exchange
 from tests.test_rabbitmq import _drain as drain
+from tests.workers import relay_to_head
 
 __all__ = ["exchange"]  # the broker test's fixture, shared with test_rabbitmq
 
@@ -121,7 +122,7 @@ def test_the_trace_continues_through_the_relay_to_the_consumer(
     )
     _declare(consumer)
     request = register(pg_store, provider, "u2")
-    _relay_all(pg_store, RabbitRelay(exchange=exchange))
+    relay_to_head(pg_store, RabbitRelay(exchange=exchange))
     _consume(consumer, until=lambda: _processed(dsn, "traced-consumer") == 2)
 
     # Two events (registered, then the request's email change): one publish and one consume each.

@@ -13,6 +13,8 @@ from pathlib import Path
 import psycopg
 
 from eventsourcing_core import NewEvent, PostgresEventStore
+from eventsourcing_core.postgres.projections import ProjectionRunner
+from eventsourcing_core.projection import Projection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +88,28 @@ def assert_each_event_applied_once(dsn: str, total: int) -> None:
     assert query(dsn, "SELECT count(*), min(times), max(times) FROM escore.tally") == [
         (total, 1, 1)
     ]
+
+
+def out_of_order_versions(dsn: str) -> int:
+    """How many Tally rows were applied out of their stream's version order (0 when in order)."""
+    rows = query(
+        dsn,
+        "SELECT count(*) FROM (SELECT version, lag(version) OVER"
+        " (PARTITION BY stream_id ORDER BY seq) AS previous FROM escore.tally) AS t"
+        " WHERE version <> coalesce(previous, 0) + 1",
+    )
+    return int(str(rows[0][0]))
+
+
+def relay_to_head(
+    store: PostgresEventStore, relay: Projection, batch_size: int = 50
+) -> ProjectionRunner:
+    """Run a relay to the head of the log, then close its broker connection."""
+    runner = ProjectionRunner(store, relay, batch_size=batch_size)
+    runner.setup()
+    try:
+        while runner.run_batch():
+            pass
+    finally:
+        relay.close()
+    return runner
