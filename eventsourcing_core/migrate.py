@@ -25,10 +25,19 @@ from psycopg import sql
 from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import DatabaseUnavailableError, InvalidArgumentError
 from eventsourcing_core.postgres.errors import first_line
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA, VERSION_TABLE
 from eventsourcing_core.validation import check_schema
 
-DEFAULT_SCHEMA = "escore"
-VERSION_TABLE = "escore_alembic_version"
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "VERSION_TABLE",
+    "Revision",
+    "current",
+    "downgrade",
+    "head",
+    "history",
+    "upgrade",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,8 +37,8 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from eventsourcing_core import migrate
 from eventsourcing_core.events import Checkpoint
 from eventsourcing_core.memory import InMemoryEventStore
-from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.projection import Projection
 

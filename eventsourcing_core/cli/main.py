@@ -24,7 +24,7 @@ from eventsourcing_core.errors import (
     EventStoreError,
     InvalidArgumentError,
 )
-from eventsourcing_core.migrate import DEFAULT_SCHEMA
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.rabbitmq import DEFAULT_EXCHANGE
 from eventsourcing_core.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
