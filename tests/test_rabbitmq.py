@@ -15,11 +15,12 @@ import pika
 import psycopg
 import pytest
 
-from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent, rabbitmq
+from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent
+from eventsourcing_core.integrations import rabbitmq
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import SqlSession
-from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from tests.proxy import Gate
 from tests.workers import relay_to_head, running_worker, wait_until, wait_visible
 

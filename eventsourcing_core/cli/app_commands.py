@@ -313,7 +313,7 @@ def _show_read_models(store: PostgresEventStore, suffix: str) -> None:
 
 def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
     """Run the RabbitMQ relay in the foreground, or show its status."""
-    from eventsourcing_core.rabbitmq import RabbitRelay
+    from eventsourcing_core.integrations.rabbitmq import RabbitRelay
 
     if not args.amqp.strip():
         raise InvalidArgumentError("--amqp is empty: give a URL such as amqp://host:5672/%2F")

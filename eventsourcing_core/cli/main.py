@@ -24,10 +24,10 @@ from eventsourcing_core.errors import (
     EventStoreError,
     InvalidArgumentError,
 )
+from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_EXCHANGE
+from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_URL as DEFAULT_AMQP_URL
 from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.store import PostgresEventStore
-from eventsourcing_core.rabbitmq import DEFAULT_EXCHANGE
-from eventsourcing_core.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
