@@ -233,13 +233,13 @@ def _logging() -> None:
 
 def run_demo(args: argparse.Namespace, dsn: str, app: App) -> None:
     """Migrate, play the stories, run the projections to the head, show what came out."""
-    samples = importlib.import_module("aggregates")
+    samples = importlib.import_module("eventsourcing_core.samples.aggregates")
     if not args.force:
         _refuse_other_streams(dsn, args.schema, {a.category for a in samples.ALL})
     migrate.upgrade(dsn, schema=args.schema)
     logging.basicConfig(level=logging.WARNING, format="  %(message)s")
-    logging.getLogger("projections.welcome_email").setLevel(logging.INFO)
-    stories = importlib.import_module("aggregates.stories")
+    logging.getLogger("eventsourcing_core.samples.projections.welcome_email").setLevel(logging.INFO)
+    stories = importlib.import_module("eventsourcing_core.samples.aggregates.stories")
     suffix = uuid4().hex[:6]
     with PostgresEventStore.connect(dsn, schema=args.schema) as store:
         print(
