@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote
 
-from eventsourcing_core.integrations import missing_extra
+from eventsourcing_core.extras import missing_extra
 
 __all__ = [
     "EmbeddedPostgresError",

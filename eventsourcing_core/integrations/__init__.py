@@ -7,23 +7,11 @@
 
 Importing ``eventsourcing_core`` imports none of them; importing one whose
 extra is missing raises ``MissingExtraError``, one line naming the extra to
-install (``missing_extra``, shared by every integration and the embedded server).
+install (``eventsourcing_core.extras``, shared with the embedded server).
 """
 
 from __future__ import annotations
 
-from eventsourcing_core.errors import EventStoreError
+from eventsourcing_core.extras import MissingExtraError, install_hint, missing_extra
 
-
-class MissingExtraError(EventStoreError, ImportError):
-    """An optional integration was asked for without its extra installed."""
-
-
-def install_hint(extra: str) -> str:
-    """The command that installs ``extra``."""
-    return f"pip install 'eventsourcing-core[{extra}]'"
-
-
-def missing_extra(extra: str, package: str) -> MissingExtraError:
-    """The one-line error for an integration whose package is not installed."""
-    return MissingExtraError(f"{package} is not installed: {install_hint(extra)}")
+__all__ = ["MissingExtraError", "install_hint", "missing_extra"]

@@ -41,7 +41,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from eventsourcing_core.integrations import missing_extra
+from eventsourcing_core.extras import missing_extra
 from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_EXCHANGE as DEFAULT_EXCHANGE
 from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_URL as DEFAULT_URL
 

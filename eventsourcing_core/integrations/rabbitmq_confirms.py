@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from eventsourcing_core.integrations import missing_extra
+from eventsourcing_core.extras import missing_extra
 
 try:
     import pika
