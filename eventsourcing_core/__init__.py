@@ -71,8 +71,16 @@ _LAZY = {
 }
 
 
+# Submodules that importing the package used to import on the way (through the
+# PostgreSQL store), so that ``eventsourcing_core.migrate.upgrade(...)`` after a
+# bare ``import eventsourcing_core`` keeps working: imported when first named.
+_LAZY_SUBMODULES = ("dsn", "migrate", "postgres", "repository")
+
+
 def __getattr__(name: str) -> Any:
-    """Import a backend or the repository the first time it is asked for."""
+    """Import a backend, the repository or the migrations the first time it is asked for."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -82,7 +90,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted({*globals(), *_LAZY, *_LAZY_SUBMODULES})
 
 
 __all__ = [

@@ -45,6 +45,11 @@ def test_lazy_names_are_the_real_ones_and_listed() -> None:
     assert set(eventsourcing_core.__all__) <= set(dir(eventsourcing_core))
 
 
+def test_the_migrations_are_reachable_from_a_bare_import_as_before() -> None:
+    code = "import eventsourcing_core\nassert eventsourcing_core.migrate.DEFAULT_SCHEMA == 'escore'"
+    assert loaded_after(code, ("psycopg", "alembic")) == ["psycopg"]
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
         eventsourcing_core.Nope  # noqa: B018
