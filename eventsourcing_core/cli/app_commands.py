@@ -113,11 +113,16 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
     if args.action in ("reset", "rebuild"):
         _reset_or_rebuild(args.action, store, projection, runners)
         return
+    _parked_or_retry(args.action, runners)
+
+
+def _parked_or_retry(action: str, runners: list[ProjectionRunner]) -> None:
+    """``parked``: the events each runner put aside; ``retry``: apply them again."""
     for runner in runners:
         runner.setup()
         if len(runners) > 1:  # a partitioned projection: one part per partition
             print(f"{runner.name}:")
-        if args.action == "parked":
+        if action == "parked":
             rows = [
                 [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
             ]
@@ -312,7 +317,7 @@ def _show_read_models(store: PostgresEventStore, suffix: str) -> None:
 
 
 def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
-    """Run the RabbitMQ relay in the foreground, or show its status."""
+    """Run the RabbitMQ relay in the foreground, show its status, or its parked events."""
     from eventsourcing_core.integrations.rabbitmq import RabbitRelay
 
     if not args.amqp.strip():
@@ -324,6 +329,9 @@ def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
         raise InvalidArgumentError(f"--amqp is not a usable broker URL: {exc}") from None
     if args.action == "status":
         _status(versions.status_targets(store, [relay]), args.json)
+        return
+    if args.action in ("parked", "retry"):
+        _parked_or_retry(args.action, [ProjectionRunner(store, relay)])
         return
     _logging()
     ops.serve_metrics(args, store, [ProjectionRunner(store, relay)])

@@ -347,6 +347,7 @@ def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "relay",
         "Publish the global log to RabbitMQ (one active relay at a time; needs [rabbitmq]).",
         "  escore relay run            # Ctrl-C stops cleanly\n  escore relay status\n"
+        "  escore relay parked         # what the broker would not take; relay retry sends it\n"
         "  escore relay run --amqp amqp://user:pass@broker:5672/%2F --exchange app.events\n"
         "  escore relay run --help     # each action has its own help",
     )
@@ -363,7 +364,19 @@ def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Where the relay is in the log, who runs it, its last error.",
         "  escore relay status\n  escore relay status --json",
     )
-    for parser in (run, status):
+    parked = _command(
+        actions,
+        "parked",
+        "Show the events the relay put aside (messages the broker could not take).",
+        "  escore relay parked",
+    )
+    retry = _command(
+        actions,
+        "retry",
+        "Publish the parked events again (after binding a queue, say).",
+        "  escore relay retry\n  escore relay retry --exchange app.events",
+    )
+    for parser in (run, status, parked, retry):
         parser.add_argument("--amqp", default=DEFAULT_AMQP_URL, help="the broker's URL")
         parser.add_argument("--exchange", default=DEFAULT_EXCHANGE, help="the topic exchange")
     status.add_argument("--json", action="store_true", help="JSON lines")
