@@ -15,12 +15,14 @@ import pika
 import psycopg
 import pytest
 
-from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent, rabbitmq
+from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent
+from eventsourcing_core.integrations import rabbitmq
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import SqlSession
-from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from tests.proxy import Gate
+from tests.test_cli import escore
 from tests.workers import relay_to_head, running_worker, wait_until, wait_visible
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
@@ -303,6 +305,29 @@ def test_an_event_the_broker_can_never_take_is_parked_and_the_relay_goes_on(
     assert (parked.event_type, parked.attempts) == ("Unsendable", 1)
     assert "cannot be published" in parked.error
     assert runner.status().lag == 0
+
+
+def test_escore_relay_parked_shows_what_the_broker_refused_and_retry_publishes_it(
+    pg_store: PostgresEventStore, dsn: str, exchange: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tap = _tap(exchange)
+    with monkeypatch.context() as patched:  # a routing key rule that later gets fixed
+        patched.setattr(rabbitmq, "routing_key", lambda event: "k" * 300)
+        pg_store.append("order-1", [NewEvent("OrderPlaced", {})])
+        wait_visible(pg_store, 1)
+        relay_to_head(pg_store, RabbitRelay(exchange=exchange, reconnect_for=5))
+    relay = ("--dsn", dsn, "relay")
+
+    parked = escore(*relay, "parked", "--exchange", exchange)
+    retried = escore(*relay, "retry", "--exchange", exchange)
+    after = escore(*relay, "parked", "--exchange", exchange)
+
+    assert (parked.returncode, retried.returncode, after.returncode) == (0, 0, 0)
+    assert "order-1  1        OrderPlaced  1" in parked.stdout
+    assert "cannot be published" in parked.stdout
+    assert retried.stdout == "1 parked event(s) applied again\n"
+    assert "order-1" not in after.stdout
+    assert [p.type for _, p, _ in _drain(tap)] == ["OrderPlaced"]
 
 
 def test_a_relay_that_failed_while_its_broker_was_down_publishes_once_it_is_back(
