@@ -123,9 +123,10 @@ def _consume(consumer: IdempotentConsumer, until: Any, timeout: float = 30) -> N
 
 
 def test_each_message_is_handled_once_even_when_delivered_twice(
-    pg_store: PostgresEventStore, dsn: str, exchange: str
+    pg_store: PostgresEventStore, dsn: str, exchange: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handled: list[str] = []
+    finished: list[str] = []
 
     def handle(body: dict[str, Any], properties: Any, sql: SqlSession) -> None:
         handled.append(properties.message_id)
@@ -134,14 +135,24 @@ def test_each_message_is_handled_once_even_when_delivered_twice(
     consumer = IdempotentConsumer(
         pg_store, "test-consumer", f"{exchange}.q", ["order.*"], handle, exchange=exchange
     )
+    handle_delivery = consumer._handle
+
+    def count_deliveries(channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        handle_delivery(channel, method, properties, body)
+        finished.append(properties.message_id)
+
+    monkeypatch.setattr(consumer, "_handle", count_deliveries)
     _declare(consumer)
     pg_store.append("order-1", [NewEvent("OrderPlaced", {"n": n}) for n in range(5)])
     pg_store.append("user-1", [NewEvent("UserRegistered", {})])
     relay_to_head(pg_store, RabbitRelay(exchange=exchange))
     _relay_all_again_as_a_crash_would(pg_store, exchange)
 
-    _consume(consumer, until=lambda: _processed(dsn, "test-consumer") == 5)
+    # Five order events, each delivered twice: stop only once all ten were
+    # handled and acknowledged, or a duplicate still in flight is requeued.
+    _consume(consumer, until=lambda: len(finished) == 10)
 
+    assert _processed(dsn, "test-consumer") == 5
     order_ids = {str(e.event_id) for e in pg_store.read_stream("order-1")}
     assert sorted(handled) == sorted(order_ids)
     assert _drain(f"{exchange}.q") == []
