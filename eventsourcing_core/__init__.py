@@ -43,11 +43,18 @@ from eventsourcing_core.events import (
     uuid7,
 )
 from eventsourcing_core.memory import InMemoryEventStore
-from eventsourcing_core.postgres import PostgresEventStore, PostgresTransaction
+from eventsourcing_core.memory_async import AsyncInMemoryEventStore
+from eventsourcing_core.postgres import (
+    AsyncPostgresEventStore,
+    AsyncPostgresTransaction,
+    PostgresEventStore,
+    PostgresTransaction,
+)
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from eventsourcing_core.repository import Repository, retry_on_conflict, save_all
 from eventsourcing_core.snapshots import InMemorySnapshotStore, Snapshot, SnapshotStore
 from eventsourcing_core.store import EventStore, StoreTransaction
+from eventsourcing_core.store_async import AsyncEventStore, AsyncStoreTransaction
 from eventsourcing_core.upcasting import Upcasters
 
 __all__ = [
@@ -55,6 +62,11 @@ __all__ = [
     "NO_STREAM",
     "STREAM_EXISTS",
     "Aggregate",
+    "AsyncEventStore",
+    "AsyncInMemoryEventStore",
+    "AsyncPostgresEventStore",
+    "AsyncPostgresTransaction",
+    "AsyncStoreTransaction",
     "AggregateNotFoundError",
     "AppendResult",
     "CategoryInfo",
