@@ -51,8 +51,16 @@ from eventsourcing_core.postgres import (
     PostgresTransaction,
 )
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
+from eventsourcing_core.postgres.snapshots_async import AsyncPostgresSnapshotStore
 from eventsourcing_core.repository import Repository, retry_on_conflict, save_all
-from eventsourcing_core.snapshots import InMemorySnapshotStore, Snapshot, SnapshotStore
+from eventsourcing_core.repository_async import AsyncRepository
+from eventsourcing_core.snapshots import (
+    AsyncInMemorySnapshotStore,
+    AsyncSnapshotStore,
+    InMemorySnapshotStore,
+    Snapshot,
+    SnapshotStore,
+)
 from eventsourcing_core.store import EventStore, StoreTransaction
 from eventsourcing_core.store_async import AsyncEventStore, AsyncStoreTransaction
 from eventsourcing_core.upcasting import Upcasters
@@ -64,8 +72,12 @@ __all__ = [
     "Aggregate",
     "AsyncEventStore",
     "AsyncInMemoryEventStore",
+    "AsyncInMemorySnapshotStore",
     "AsyncPostgresEventStore",
+    "AsyncPostgresSnapshotStore",
     "AsyncPostgresTransaction",
+    "AsyncRepository",
+    "AsyncSnapshotStore",
     "AsyncStoreTransaction",
     "AggregateNotFoundError",
     "AppendResult",

@@ -336,7 +336,6 @@ def test_an_async_append_whose_reply_was_lost_after_commit_is_retried_without_du
         assert proxy.lost_replies == 1, "the proxy did not cut the first reply"
 
 
-
 async def _append_then_fail(store: AsyncEventStore) -> None:
     async with store.transaction() as tx:
         await tx.append("order-2", events("Placed"), NO_STREAM)

@@ -39,6 +39,8 @@ MODULES = [
     "eventsourcing_core/postgres/connection_async.py",
     "eventsourcing_core/postgres/appending_async.py",
     "eventsourcing_core/postgres/store_async.py",
+    "eventsourcing_core/postgres/snapshots_async.py",
+    "eventsourcing_core/repository_async.py",
 ]
 """The async sources; each one's sync twin drops the ``_async`` suffix."""
 
