@@ -49,6 +49,7 @@ from eventsourcing_core.postgres import (
     AsyncPostgresTransaction,
     PostgresEventStore,
     PostgresTransaction,
+    wait_for_projection,
 )
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from eventsourcing_core.postgres.snapshots_async import AsyncPostgresSnapshotStore
@@ -119,5 +120,6 @@ __all__ = [
     "retry_on_conflict",
     "save_all",
     "use_metadata",
+    "wait_for_projection",
     "uuid7",
 ]
