@@ -12,6 +12,7 @@ from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.read_your_writes import wait_for_projection
 from tests.tally import Tally
 
+
 def _runner(store: PostgresEventStore) -> ProjectionRunner:
     runner = ProjectionRunner(store, Tally(), batch_size=10)
     runner.setup()
