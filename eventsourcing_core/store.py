@@ -1,6 +1,6 @@
 # GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/store_async.py
 # (edit the source, then run `python tools/async_to_sync.py`)
-"""The event store contract that every backend implements (asyncio).
+"""The event store contract that every backend implements, awaited and (generated) sync.
 
 This module is the source of truth for both APIs: ``store.py``, the sync
 contract, is generated from it by ``tools/async_to_sync.py`` (drop

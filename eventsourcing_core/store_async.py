@@ -1,4 +1,4 @@
-"""The event store contract that every backend implements (asyncio).
+"""The event store contract that every backend implements, awaited and (generated) sync.
 
 This module is the source of truth for both APIs: ``store.py``, the sync
 contract, is generated from it by ``tools/async_to_sync.py`` (drop

@@ -167,7 +167,6 @@ class PostgresEventStore(EventStore):
 
     def close(self) -> None:
         if self._notifier is not None:
-            # Joins the notifier thread: off the event loop.
             self._notifier.close()
         if self._owns_pool:
             self._pool.close()

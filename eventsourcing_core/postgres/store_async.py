@@ -169,7 +169,7 @@ class AsyncPostgresEventStore(AsyncEventStore):
 
     async def close(self) -> None:
         if self._notifier is not None:
-            # Joins the notifier thread: off the event loop.
+            # Joins the notifier thread: off the event loop.  # @sync:
             await asyncio.to_thread(self._notifier.close)  # @sync: self._notifier.close()
         if self._owns_pool:
             await self._pool.close()
