@@ -11,7 +11,10 @@ the store benchmark's event and metadata):
   same size executing the store's own append statement (prepared), with
   nothing else: no validation, no retry policy, no listeners.
 - single: one awaited append after another against one sync append after
-  another (each store with its default one-connection pool).
+  another (each store with its default one-connection pool), in events/s and,
+  since one writer's rate is bound by the disk's commit latency (noisy on a
+  shared machine), in client CPU time per append (``time.process_time``:
+  every thread of the process, the loop's and the notifier's included).
 
 Every side runs in the same process and database; the sync and async stores
 notify workers as an application's would (``notify=True``).
@@ -22,21 +25,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
 import psycopg_pool
 
+from benchmarks import ceiling
 from benchmarks.harness import (
     AsyncStep,
+    Connection,
     Measure,
+    Step,
     StreamVersions,
     cli,
     fresh_database,
     interleave,
     log,
+    lowest,
     machine_facts,
     run_bounded,
     run_bounded_async,
@@ -53,6 +61,7 @@ from eventsourcing_core.validation import prepare_appends
 
 TASKS = 64
 SYNC, ASYNC, RAW = "sync store", "async store", "raw psycopg async"
+RAW_SYNC = "raw psycopg"
 AsyncPool = psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
 
@@ -161,6 +170,72 @@ def bench_single(bench: str, loop: Loop, stack: ExitStack, plan: Plan) -> Result
     )
 
 
+def bench_cpu(bench: str, loop: Loop, stack: ExitStack, plan: Plan) -> Result:
+    """Client CPU microseconds per append, one writer, rounds interleaved, lowest kept.
+
+    Raw psycopg runs the store's statement on a plain connection, sync and async:
+    what psycopg's async path costs by itself, with no store on top.
+    """
+    count = 500
+    sync_store = stack.enter_context(PostgresEventStore.connect(bench))
+    async_store = loop.run(AsyncPostgresEventStore.connect(bench))
+    stack.callback(lambda: loop.run(async_store.close()))
+    raw_pool = loop.run(_raw_pool(bench, 1))
+    stack.callback(lambda: loop.run(raw_pool.close()))
+    raw_conn = stack.enter_context(ceiling.connect(bench))
+    statements = async_store.statements
+    sync_steps = {
+        SYNC: store_append(sync_store, StreamVersions("cpu-s"), 1),
+        RAW_SYNC: raw_sync_append(raw_conn, statements, StreamVersions("cpu-rs")),
+    }
+    async_steps = {
+        ASYNC: async_store_append(async_store, StreamVersions("cpu-a")),
+        RAW: raw_async_append(raw_pool, statements, StreamVersions("cpu-ra")),
+    }
+
+    def sync_cost(step: Step) -> float:
+        start = time.process_time()
+        for _ in range(count):
+            step()
+        return (time.process_time() - start) / count * 1e6
+
+    async def appends(step: AsyncStep) -> None:
+        for _ in range(count):
+            await step()
+
+    def async_cost(step: AsyncStep) -> float:
+        start = time.process_time()
+        loop.run(appends(step))
+        return (time.process_time() - start) / count * 1e6
+
+    sides: dict[str, Callable[[], float]] = {
+        **{side: (lambda s=step: sync_cost(s)) for side, step in sync_steps.items()},  # type: ignore[misc]
+        **{side: (lambda s=step: async_cost(s)) for side, step in async_steps.items()},  # type: ignore[misc]
+    }
+    best = lowest("CPU per append (us)", sides, plan.rounds)
+    psycopg_share = best[RAW] / best[RAW_SYNC]
+    return Result(
+        "client CPU per append, 1 writer",
+        best,
+        ASYNC,
+        (Target(SYNC, 1.1, at_most=True),),
+        note=f"psycopg alone: async costs {psycopg_share:.2f}x sync",
+    )
+
+
+def raw_sync_append(conn: Connection, statements: Statements, streams: StreamVersions) -> Step:
+    """``raw_async_append`` on a plain sync connection."""
+
+    def step() -> int:
+        stream, version = streams.take(1)
+        [prepared] = prepare_appends([StreamAppend(stream, _events(), version)])
+        query, params = _fast_append(statements, prepared)
+        conn.execute(query, params, prepare=True)
+        return 1
+
+    return step
+
+
 async def _raw_pool(dsn: str, size: int) -> AsyncPool:
     pool: AsyncPool = psycopg_pool.AsyncConnectionPool(
         dsn,
@@ -190,9 +265,11 @@ def run(args: argparse.Namespace, plan: Plan) -> Report:
             bench_concurrent(bench, loop, stack, plan),
             bench_single(bench, loop, stack, plan),
         ]
+        cpu = bench_cpu(bench, loop, stack, plan)
     table = Table("workload", (RAW, SYNC, ASYNC), RAW, results=results)
+    costs = Table("cost", (RAW_SYNC, SYNC, RAW, ASYNC), SYNC, unit="us CPU", results=[cpu])
     note = "single: the target is a rate >= 0.91x the sync store's, i.e. a cost <= 1.1x"
-    return Report(facts, plan, [table], [note])
+    return Report(facts, plan, [table, costs], [note])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
