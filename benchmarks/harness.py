@@ -18,13 +18,14 @@ short plan) and ``--json``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import platform
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,6 +41,8 @@ from eventsourcing_core import Checkpoint, PostgresEventStore, migrate, observe
 Connection = psycopg.Connection[TupleRow]
 Step = Callable[[], int]
 """One unit of work; returns how many events it wrote or read (0: nothing left)."""
+AsyncStep = Callable[[], Awaitable[int]]
+"""A ``Step`` of an asyncio side: awaited on the benchmark's event loop."""
 Measure = Callable[[], "Sample"]
 """One timed round of one side."""
 PlanT = TypeVar("PlanT")
@@ -214,6 +217,28 @@ def run_concurrent(steps: Sequence[Step], max_events: int, seconds: float) -> Sa
     if errors:
         raise errors[0]
     return Sample(sum(sample.events for sample in samples), elapsed)
+
+
+async def run_bounded_async(step: AsyncStep, max_events: int, seconds: float) -> Sample:
+    """``run_bounded`` for an async step: awaited one after another on the running loop."""
+    events = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while events < max_events and time.perf_counter() < deadline:
+        done = await step()
+        if done == 0:
+            break
+        events += done
+    return Sample(events, time.perf_counter() - start)
+
+
+async def run_tasks(steps: Sequence[AsyncStep], max_events: int, seconds: float) -> Sample:
+    """``run_concurrent`` for async steps: each in its own task on one loop, started together."""
+    start = time.perf_counter()
+    samples = await asyncio.gather(
+        *(run_bounded_async(step, max_events // len(steps), seconds) for step in steps)
+    )
+    return Sample(sum(sample.events for sample in samples), time.perf_counter() - start)
 
 
 def warm_up(*steps: Step, runs: int) -> None:

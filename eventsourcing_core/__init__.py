@@ -50,22 +50,43 @@ from eventsourcing_core.events import (
     uuid7,
 )
 from eventsourcing_core.memory import InMemoryEventStore
-from eventsourcing_core.snapshots import InMemorySnapshotStore, Snapshot, SnapshotStore
+from eventsourcing_core.memory_async import AsyncInMemoryEventStore
+from eventsourcing_core.snapshots import (
+    AsyncInMemorySnapshotStore,
+    AsyncSnapshotStore,
+    InMemorySnapshotStore,
+    Snapshot,
+    SnapshotStore,
+)
 from eventsourcing_core.store import EventStore, StoreTransaction
+from eventsourcing_core.store_async import AsyncEventStore, AsyncStoreTransaction
 from eventsourcing_core.upcasting import Upcasters
 
 if TYPE_CHECKING:
-    from eventsourcing_core.postgres import PostgresEventStore, PostgresTransaction
+    from eventsourcing_core.postgres import (
+        AsyncPostgresEventStore,
+        AsyncPostgresTransaction,
+        PostgresEventStore,
+        PostgresTransaction,
+        wait_for_projection,
+    )
     from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
+    from eventsourcing_core.postgres.snapshots_async import AsyncPostgresSnapshotStore
     from eventsourcing_core.repository import Repository, retry_on_conflict, save_all
+    from eventsourcing_core.repository_async import AsyncRepository
 
 # Loaded on first use, so that importing the package does not import psycopg,
 # tenacity or alembic: name -> the module that defines it.
 _LAZY = {
     "PostgresEventStore": "eventsourcing_core.postgres",
     "PostgresTransaction": "eventsourcing_core.postgres",
+    "AsyncPostgresEventStore": "eventsourcing_core.postgres",
+    "AsyncPostgresTransaction": "eventsourcing_core.postgres",
+    "wait_for_projection": "eventsourcing_core.postgres",
     "PostgresSnapshotStore": "eventsourcing_core.postgres.snapshots",
+    "AsyncPostgresSnapshotStore": "eventsourcing_core.postgres.snapshots_async",
     "Repository": "eventsourcing_core.repository",
+    "AsyncRepository": "eventsourcing_core.repository_async",
     "retry_on_conflict": "eventsourcing_core.repository",
     "save_all": "eventsourcing_core.repository",
 }
@@ -98,6 +119,15 @@ __all__ = [
     "NO_STREAM",
     "STREAM_EXISTS",
     "Aggregate",
+    "AsyncEventStore",
+    "AsyncInMemoryEventStore",
+    "AsyncInMemorySnapshotStore",
+    "AsyncPostgresEventStore",
+    "AsyncPostgresSnapshotStore",
+    "AsyncPostgresTransaction",
+    "AsyncRepository",
+    "AsyncSnapshotStore",
+    "AsyncStoreTransaction",
     "AggregateNotFoundError",
     "AppendResult",
     "CategoryInfo",
@@ -138,5 +168,6 @@ __all__ = [
     "retry_on_conflict",
     "save_all",
     "use_metadata",
+    "wait_for_projection",
     "uuid7",
 ]

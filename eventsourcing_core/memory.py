@@ -1,14 +1,19 @@
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/memory_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
 """An in-memory event store with the PostgreSQL store's contract, for fast domain tests.
 
 It keeps everything in Python lists behind one lock: transactions run one at
 a time, so the global log's order is simply append order. Payloads go through
 the same JSON serialization as the PostgreSQL store, so a test reads back
 exactly what production would (UUIDs and datetimes come back as strings).
+
+``AsyncInMemoryEventStore`` is the source; ``memory.py`` (``InMemoryEventStore``)
+is generated from it by ``tools/async_to_sync.py``. The async one's lock is
+an ``AsyncRLock``, so a transaction waiting for it never blocks the event loop.
 """
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_right
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +22,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from eventsourcing_core import serialization
+from eventsourcing_core._locks import RLock
 from eventsourcing_core.errors import ConcurrencyError, EventIdConflictError
 from eventsourcing_core.events import (
     AppendResult,
@@ -44,7 +50,7 @@ class InMemoryEventStore(EventStore):
     """Event store kept in process memory; lost when the process ends."""
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self._lock = RLock()
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, _Stream] = {}
         self._by_id: dict[UUID, RecordedEvent] = {}

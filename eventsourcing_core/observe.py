@@ -16,7 +16,7 @@ to carry its trace context in the events' metadata.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -90,6 +90,40 @@ def observed(kind: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
+def observed_async(
+    kind: str,
+) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """``observed`` for a coroutine function: hooks see the awaited call, not its creation."""
+
+    def decorate(function: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        @functools.wraps(function)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not _hooks:
+                return await function(*args, **kwargs)
+            with _observing(kind, args, kwargs) as observation:
+                result = await function(*observation.args, **observation.kwargs)
+                _note_result(observation, result)
+                return result
+
+        return wrapper
+
+    return decorate
+
+
+@contextmanager
+def _observing(kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterator[Observation]:
+    """The installed hooks' contexts around one operation (the async path's)."""
+    observation = Observation(kind, args[0] if args else None, args, kwargs)
+    token = _current.set(observation)
+    try:
+        with ExitStack() as stack:
+            for hook in _hooks:
+                stack.enter_context(hook.observe(observation))
+            yield observation
+    finally:
+        _current.reset(token)
+
+
 def _run_observed(
     kind: str, function: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> R:
@@ -110,10 +144,14 @@ def _run_observed(
 
 def _call(function: Callable[..., R], observation: Observation) -> R:
     result = function(*observation.args, **observation.kwargs)
+    _note_result(observation, result)
+    return result
+
+
+def _note_result(observation: Observation, result: object) -> None:
     observation.result = result
     if observation.count is None:
         observation.count = _count_of(result)
-    return result
 
 
 def _count_of(result: object) -> int | None:

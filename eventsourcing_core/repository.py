@@ -1,3 +1,5 @@
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/repository_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
 """Load aggregates by replaying their streams; save them by appending their new events.
 
 orders = Repository(store, Order)
@@ -7,6 +9,11 @@ orders.save(order)                  # expected version = the version loaded
 
 orders.execute("42", lambda order: order.add_line("BOOK-1", 2, 12.5))
 # load, run the command, save; again on a ConcurrencyError (bounded, jittered)
+
+The asyncio repository is the same with ``await``: ``orders = AsyncRepository(store, Order)``,
+``order = await orders.load("42")``. The aggregates, events and commands are
+the same plain classes; only the store's I/O is awaited. This module is the
+source; ``repository.py`` is generated from it by ``tools/async_to_sync.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from tenacity import (
+    RetryCallState,
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
@@ -272,7 +280,11 @@ def retry_on_conflict(operation: Callable[[], T], *, attempts: int = DEFAULT_ATT
         wait=wait_random_exponential(multiplier=0.01, max=0.5),
         # Jitter before every try, the first included: writers that just
         # collided would otherwise reload and collide again in lockstep.
-        before=lambda state: time.sleep(random.uniform(0, 0.01)),
+        before=_jitter,
         reraise=True,
     )
     return retrying(operation)
+
+
+def _jitter(state: RetryCallState) -> None:
+    time.sleep(random.uniform(0, 0.01))

@@ -3,7 +3,8 @@
 A snapshot is a cache, never the truth: loading ignores one whose format
 (``Aggregate.snapshot_version``) or aggregate type differs from the code's and
 replays the whole stream instead. Backends: ``InMemorySnapshotStore`` here,
-``postgres.snapshots.PostgresSnapshotStore`` for the snapshots table.
+``postgres.snapshots.PostgresSnapshotStore`` for the snapshots table, and
+their ``Async`` twins for ``AsyncRepository``.
 """
 
 from __future__ import annotations
@@ -62,3 +63,28 @@ class InMemorySnapshotStore(SnapshotStore):
             kept = self._snapshots.get(snapshot.stream_id)
             if kept is None or kept.version <= snapshot.version:
                 self._snapshots[snapshot.stream_id] = stored
+
+
+class AsyncSnapshotStore(ABC):
+    """Keeps the latest snapshot of each stream (asyncio)."""
+
+    @abstractmethod
+    async def get(self, stream_id: str) -> Snapshot | None:
+        """The latest snapshot of a stream, if any."""
+
+    @abstractmethod
+    async def put(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` unless a newer one of the stream is kept already."""
+
+
+class AsyncInMemorySnapshotStore(AsyncSnapshotStore):
+    """``InMemorySnapshotStore`` for async code: no I/O, its lock is held for a dict lookup."""
+
+    def __init__(self) -> None:
+        self._kept = InMemorySnapshotStore()
+
+    async def get(self, stream_id: str) -> Snapshot | None:
+        return self._kept.get(stream_id)
+
+    async def put(self, snapshot: Snapshot) -> None:
+        self._kept.put(snapshot)

@@ -1,9 +1,16 @@
-"""The event store contract that every backend implements.
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/store_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
+"""The event store contract that every backend implements, awaited and (generated) sync.
+
+This module is the source of truth for both APIs: ``store.py``, the sync
+contract, is generated from it by ``tools/async_to_sync.py`` (drop
+``async``/``await``, ``AsyncX`` -> ``X``).
 
 Public methods check their arguments here, once, then call a backend's
 ``_``-prefixed method with values already validated and serialized. Backends
-are ``postgres.PostgresEventStore`` and ``memory.InMemoryEventStore``; both
-pass the same contract test suite (``tests/test_store_contract.py``).
+are ``postgres.PostgresEventStore`` and ``memory.InMemoryEventStore`` and their
+``Async`` twins; all four pass the same contract test suite
+(``tests/test_store_contract.py``).
 
 Versions are 1-based: a stream's first event has version 1, and a stream's
 version is also its number of events (0 when it does not exist).
@@ -12,9 +19,8 @@ version is also its number of events (0 when it does not exist).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -31,42 +37,15 @@ from eventsourcing_core.events import (
     StreamInfo,
 )
 from eventsourcing_core.observe import observed
+from eventsourcing_core.store_common import DEFAULT_BATCH_SIZE as DEFAULT_BATCH_SIZE
+from eventsourcing_core.store_common import CommitListener as CommitListener
+from eventsourcing_core.store_common import CommittedEvent as CommittedEvent
+from eventsourcing_core.store_common import committed_events
 from eventsourcing_core.validation import PreparedAppend
-
-DEFAULT_BATCH_SIZE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class CommittedEvent:
-    """An event whose append has committed, as ``on_commit`` listeners receive it."""
-
-    stream_id: str
-    version: int
-    event: NewEvent
-
-    @property
-    def event_type(self) -> str:
-        return self.event.event_type
-
-
-CommitListener = Callable[[Sequence[CommittedEvent]], None]
-
-
-def committed_events(
-    appends: Sequence[StreamAppend], results: Sequence[AppendResult]
-) -> list[CommittedEvent]:
-    """The committed events of appends, each with its stream version."""
-    committed = []
-    for append, result in zip(appends, results, strict=True):
-        first = result.version - len(append.events) + 1
-        committed += [
-            CommittedEvent(append.stream_id, first + n, e) for n, e in enumerate(append.events)
-        ]
-    return committed
 
 
 class StoreTransaction(ABC):
-    """Appends that commit together when the ``with store.transaction()`` block ends.
+    """Appends that commit together when the ``async with store.transaction()`` block ends.
 
     An append is checked against its expected version at once (a conflict
     raises inside the block); leaving the block with an exception rolls back
@@ -123,7 +102,8 @@ class EventStore(ABC):
         events again (same ids, same content, same place) returns the first
         append's result, so a retry after an unknown outcome is safe.
         """
-        return self.append_streams([StreamAppend(stream_id, events, expected_version)])[0]
+        results = self.append_streams([StreamAppend(stream_id, events, expected_version)])
+        return results[0]
 
     @observed("append")
     def append_streams(self, appends: Sequence[StreamAppend]) -> list[AppendResult]:

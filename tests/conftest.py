@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from eventsourcing_core import EventStore, InMemoryEventStore, PostgresEventStore
+from eventsourcing_core import (
+    AsyncInMemoryEventStore,
+    AsyncPostgresEventStore,
+    EventStore,
+    InMemoryEventStore,
+    PostgresEventStore,
+)
 from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
+from tests.async_facade import sync_facade
 
 if TYPE_CHECKING:  # imported by pytest itself, first, so that it can rewrite its asserts
     from eventsourcing_core.pytest_plugin import Server
@@ -73,13 +80,31 @@ def quiet_pg_store(dsn: str) -> Iterator[PostgresEventStore]:
         yield store
 
 
-@pytest.fixture(params=["memory", "postgres"])
-def store(request: pytest.FixtureRequest) -> EventStore:
-    """Each store backend in turn: the contract suite runs against both."""
+@pytest.fixture(params=["memory", "postgres", "async_memory", "async_postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
+    """Each store backend in turn, sync and async: the contract suite runs against all four.
+
+    An async store is driven through ``tests.async_facade``: the same tests,
+    the async code paths.
+    """
     if request.param == "memory":
-        return InMemoryEventStore()
-    postgres: PostgresEventStore = request.getfixturevalue("quiet_pg_store")
-    return postgres
+        yield InMemoryEventStore()
+    elif request.param == "postgres":
+        postgres: PostgresEventStore = request.getfixturevalue("quiet_pg_store")
+        yield postgres
+    elif request.param == "async_memory":
+        with sync_facade(_async_memory_store) as facade:
+            yield facade
+    else:
+        dsn: str = request.getfixturevalue("dsn")
+        with sync_facade(
+            lambda: AsyncPostgresEventStore.connect(dsn, max_size=20, notify=False)
+        ) as facade:
+            yield facade
+
+
+async def _async_memory_store() -> AsyncInMemoryEventStore:
+    return AsyncInMemoryEventStore()
 
 
 AMQP_URL_VARIABLE = "ESCORE_TEST_AMQP_URL"

@@ -30,12 +30,22 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "observe",
         "serialization",
         "store",
+        "store_async",
+        "store_common",
         "validation",
     ),
-    "model": ("aggregate", "causation", "codec", "repository", "snapshots", "upcasting"),
+    "model": (
+        "aggregate",
+        "causation",
+        "codec",
+        "repository",
+        "repository_async",
+        "snapshots",
+        "upcasting",
+    ),
     "projections": ("batching", "bus", "projection", "typed_projection"),
     "samples": ("samples.",),
-    "backends": ("dsn", "embedded", "memory", "migrate", "postgres."),
+    "backends": ("_locks", "dsn", "embedded", "memory", "memory_async", "migrate", "postgres."),
     "integrations": ("integrations.",),
     "testing": ("pytest_plugin", "testing."),
     "cli": ("cli.",),
@@ -118,7 +128,7 @@ def test_the_inner_layers_import_no_driver_or_integration_library(path: Path) ->
     assert not drivers, f"{module_name(path)} imports {sorted(drivers)}"
 
 
-def test_the_package_imports_only_the_inner_layers_and_the_memory_backend() -> None:
+def test_the_package_imports_only_the_inner_layers_and_the_memory_backends() -> None:
     imported = {
         name.removeprefix("eventsourcing_core.").split(".")[0]
         for name in runtime_imports(PACKAGE / "__init__.py")
@@ -127,4 +137,5 @@ def test_the_package_imports_only_the_inner_layers_and_the_memory_backend() -> N
     layers = {layer_of(module) for module in imported}
 
     assert layers <= {"contract", "model", "backends"}
-    assert {module for module in imported if layer_of(module) == "backends"} == {"memory"}
+    in_memory = {"memory", "memory_async"}
+    assert {module for module in imported if layer_of(module) == "backends"} == in_memory

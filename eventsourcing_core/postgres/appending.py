@@ -1,9 +1,13 @@
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/postgres/appending_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
 """One stream's append on a connection: the fast statement, and the append function behind it.
 
 ``append_to_stream`` is what the store runs per stream, in autocommit (one
 stream), in one transaction (several streams) or in a savepoint (a caller's
 ``transaction()``). It raises psycopg errors untranslated; the caller
 translates them in one place.
+
+This async module is the source of ``appending.py`` (tools/async_to_sync.py).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ def append_to_stream(
         # Unless the connection says never (prepare_threshold=None, e.g. for pgbouncer).
         prepare = None if conn.prepare_threshold is None else True
         query, params = _fast_append(statements, append)
-        row = conn.execute(query, params, prepare=prepare).fetchone()
+        cursor = conn.execute(query, params, prepare=prepare)
+        row = cursor.fetchone()
         if row is not None:
             return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
         observe.note_outcome("idempotent_retry")  # the append function returns only for a retry
@@ -103,7 +108,8 @@ def _call_append_function(
         [event.timestamp for event in events],
         True,
     )
-    row = conn.execute(statements.append, params).fetchone()
+    cursor = conn.execute(statements.append, params)
+    row = cursor.fetchone()
     assert row is not None
     return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
 
@@ -112,7 +118,8 @@ def _any_event_id_recorded(
     conn: psycopg.Connection[Any], statements: Statements, append: PreparedAppend
 ) -> bool:
     ids = [event.event_id for event in append.events]
-    row = conn.execute(statements.any_event_id_recorded, (ids,)).fetchone()
+    cursor = conn.execute(statements.any_event_id_recorded, (ids,))
+    row = cursor.fetchone()
     return bool(row and row[0])
 
 
@@ -120,7 +127,7 @@ def _replayed_append(
     conn: psycopg.Connection[Any], statements: Statements, append: PreparedAppend
 ) -> AppendResult:
     """The first result of an append whose events are recorded already, or ES002."""
-    row = conn.execute(
+    cursor = conn.execute(
         statements.replayed_append,
         (
             append.stream_id,
@@ -129,7 +136,8 @@ def _replayed_append(
             [event.event_type for event in append.events],
             [event.data for event in append.events],
         ),
-    ).fetchone()
+    )
+    row = cursor.fetchone()
     assert row is not None
     return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
 

@@ -1,3 +1,5 @@
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/postgres/connection_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
 """Connection pooling and the retry policy for transient failures.
 
 What is retried, and why it is safe:
@@ -7,6 +9,8 @@ What is retried, and why it is safe:
   returns the first append's result instead of writing them twice;
 - never a caller's own ``transaction()`` block: only the caller knows
   whether its other work can be repeated.
+
+This async module is the source of ``connection.py`` (tools/async_to_sync.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""Snapshots in PostgreSQL: the ``snapshots`` table, one row (the latest) per stream."""
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/postgres/snapshots_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
+"""Snapshots in PostgreSQL: the ``snapshots`` table, one row (the latest) per stream.
+
+The source of ``snapshots.py`` (``tools/async_to_sync.py``).
+"""
 
 from __future__ import annotations
 

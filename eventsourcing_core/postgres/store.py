@@ -1,3 +1,5 @@
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/postgres/store_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
 """The PostgreSQL event store.
 
 An append to one stream is one plain SQL statement in autocommit mode: one
@@ -7,6 +9,11 @@ function run, to recognise a retry or raise the conflict. Writers to different
 streams never wait for each other; writers to one stream queue on that
 stream's row. How the global log stays gap-safe without a global lock is
 explained in ``statements.py``.
+
+This async module is the source of truth: ``store.py`` (``PostgresEventStore``)
+is generated from it by ``tools/async_to_sync.py``. Both stores share the
+notifier thread (``notifier.py``): a poke is a flag and an ``Event.set``,
+which never blocks the event loop, and the NOTIFY runs on the thread.
 """
 
 from __future__ import annotations
@@ -52,7 +59,11 @@ from eventsourcing_core.postgres.statements import (
     category_parameter,
     event_type_parameter,
 )
-from eventsourcing_core.store import DEFAULT_BATCH_SIZE, EventStore, StoreTransaction
+from eventsourcing_core.store import (
+    DEFAULT_BATCH_SIZE,
+    EventStore,
+    StoreTransaction,
+)
 from eventsourcing_core.validation import (
     PreparedAppend,
     check_checkpoint,
@@ -68,6 +79,10 @@ SCHEMA_REVISION = "0004"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
+
+_CALLABLE_CONNINFO = (
+    "the async store needs a pool whose conninfo is a string (its notifier connects with it)"
+)
 
 _CONFLICT_ATTEMPTS = 5
 _CONFLICT_BACKOFF = 0.005  # seconds; the n-th retry waits up to this times 2**n
@@ -114,7 +129,8 @@ class PostgresEventStore(EventStore):
         check_dsn(dsn)
         check_schema(schema)
         try:
-            psycopg.connect(dsn, connect_timeout=max(1, min(int(timeout), 10))).close()
+            probe = psycopg.Connection.connect(dsn, connect_timeout=max(1, min(int(timeout), 10)))
+            probe.close()
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailableError(
                 f"cannot connect to the database: {first_line(exc)}"
@@ -341,10 +357,12 @@ class PostgresEventStore(EventStore):
         self, *, category: str | None, after: str | None, limit: int
     ) -> list[StreamInfo]:
         params = {"category": category, "after": after, "limit": limit}
-        return [StreamInfo(*row) for row in self.fetch_all(self._statements.list_streams, params)]
+        rows = self.fetch_all(self._statements.list_streams, params)
+        return [StreamInfo(*row) for row in rows]
 
     def _list_categories(self) -> list[CategoryInfo]:
-        return [CategoryInfo(*row) for row in self.fetch_all(self._statements.list_categories)]
+        rows = self.fetch_all(self._statements.list_categories)
+        return [CategoryInfo(*row) for row in rows]
 
     def read_bound(self) -> ReadBound:
         """Where global readers stop now, and the transaction that holds them there."""
@@ -354,7 +372,8 @@ class PostgresEventStore(EventStore):
 
     def oldest_running_transaction(self) -> RunningTransaction | None:
         """The transaction that global readers are waiting for, if any (see ``read_bound``)."""
-        return self.read_bound().holder
+        bound = self.read_bound()
+        return bound.holder
 
     # -- helpers -------------------------------------------------------------------
 
@@ -363,7 +382,8 @@ class PostgresEventStore(EventStore):
 
         def fetch() -> tuple[Any, ...] | None:
             with self._pool.connection() as conn:
-                return conn.execute(query, params).fetchone()
+                cursor = conn.execute(query, params)
+                return cursor.fetchone()
 
         return self._run(fetch)
 
@@ -372,7 +392,8 @@ class PostgresEventStore(EventStore):
 
         def run() -> int:
             with self._pool.connection() as conn:
-                return conn.execute(query, params).rowcount
+                cursor = conn.execute(query, params)
+                return cursor.rowcount
 
         return self._run(run)
 
@@ -381,7 +402,8 @@ class PostgresEventStore(EventStore):
 
         def fetch() -> list[tuple[Any, ...]]:
             with self._pool.connection() as conn:
-                return conn.execute(query, params).fetchall()
+                cursor = conn.execute(query, params)
+                return cursor.fetchall()
 
         return self._run(fetch)
 
@@ -389,7 +411,8 @@ class PostgresEventStore(EventStore):
         def fetch() -> list[RecordedEvent]:
             with self._pool.connection() as conn:
                 cursor = conn.cursor(row_factory=recorded_event_row)
-                return cursor.execute(query, params).fetchall()
+                cursor.execute(query, params)
+                return cursor.fetchall()
 
         return self._run(fetch)
 

@@ -1,0 +1,145 @@
+"""One stream's append on a connection: the fast statement, and the append function behind it.
+
+``append_to_stream`` is what the store runs per stream, in autocommit (one
+stream), in one transaction (several streams) or in a savepoint (a caller's
+``transaction()``). It raises psycopg errors untranslated; the caller
+translates them in one place.
+
+This async module is the source of ``appending.py`` (tools/async_to_sync.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from eventsourcing_core import observe
+from eventsourcing_core.events import AppendResult, Checkpoint, ExpectedVersion, StreamState
+from eventsourcing_core.postgres.statements import Statements
+from eventsourcing_core.validation import PreparedAppend
+
+_EXPECTED_CODES = {StreamState.ANY: -1, StreamState.STREAM_EXISTS: -2, StreamState.NO_STREAM: -3}
+
+
+async def append_to_stream(
+    conn: psycopg.AsyncConnection[Any],
+    statements: Statements,
+    append: PreparedAppend,
+    *,
+    fast: bool = True,
+) -> AppendResult:
+    """Append one stream's events; raises psycopg errors untranslated.
+
+    First the fast path (one plain statement, see ``statements.py``); when it
+    returns nothing (the version check failed, or a retry was spotted) the
+    append function runs instead, which recognises a retry of an append that
+    committed, or raises the conflict with its diagnostics. ``fast=False``,
+    after an event id collision: a batch with a recorded event id goes to
+    ``replayed_append`` (a retry, or a conflict it explains), others to the
+    append function.
+    """
+    if fast:
+        # Prepared from the first call: planning this statement costs more than
+        # running it, and psycopg would otherwise plan it five times per connection.
+        # Unless the connection says never (prepare_threshold=None, e.g. for pgbouncer).
+        prepare = None if conn.prepare_threshold is None else True
+        query, params = _fast_append(statements, append)
+        cursor = await conn.execute(query, params, prepare=prepare)
+        row = await cursor.fetchone()
+        if row is not None:
+            return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
+        observe.note_outcome("idempotent_retry")  # the append function returns only for a retry
+    elif await _any_event_id_recorded(conn, statements, append):
+        observe.note_outcome("idempotent_retry")
+        return await _replayed_append(conn, statements, append)
+    return await _call_append_function(conn, statements, append)
+
+
+def _fast_append(statements: Statements, append: PreparedAppend) -> tuple[str, dict[str, Any]]:
+    expected = append.expected_version
+    if expected is StreamState.ANY:
+        check = "any"
+    elif expected is StreamState.NO_STREAM or expected == 0:
+        check = "new"
+    elif expected is StreamState.STREAM_EXISTS:
+        check = "exists"
+    else:
+        check = "at"
+    events = append.events
+    first = events[0]
+    params: dict[str, Any] = {
+        "stream_id": append.stream_id,
+        "count": len(events),
+        "expected": expected if isinstance(expected, int) else None,
+        "first_id": first.event_id,
+    }
+    if len(events) == 1:
+        params["event_type"] = first.event_type
+        params["schema_version"] = first.schema_version
+        params["data"] = first.data
+        params["metadata"] = first.metadata
+        params["timestamp"] = first.timestamp
+        return statements.fast_append_one[check], params
+    params["event_ids"] = [event.event_id for event in events]
+    params["event_types"] = [event.event_type for event in events]
+    params["schema_versions"] = [event.schema_version for event in events]
+    params["data"] = [event.data for event in events]
+    params["metadata"] = [event.metadata for event in events]
+    params["timestamps"] = [event.timestamp for event in events]
+    return statements.fast_append_many[check], params
+
+
+async def _call_append_function(
+    conn: psycopg.AsyncConnection[Any], statements: Statements, append: PreparedAppend
+) -> AppendResult:
+    """The append function, probing for a retry first (so a retry raises nothing)."""
+    events = append.events
+    params = (
+        append.stream_id,
+        _expected_code(append.expected_version),
+        [event.event_id for event in events],
+        [event.event_type for event in events],
+        [event.schema_version for event in events],
+        [event.data for event in events],
+        [event.metadata for event in events],
+        [event.timestamp for event in events],
+        True,
+    )
+    cursor = await conn.execute(statements.append, params)
+    row = await cursor.fetchone()
+    assert row is not None
+    return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
+
+
+async def _any_event_id_recorded(
+    conn: psycopg.AsyncConnection[Any], statements: Statements, append: PreparedAppend
+) -> bool:
+    ids = [event.event_id for event in append.events]
+    cursor = await conn.execute(statements.any_event_id_recorded, (ids,))
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def _replayed_append(
+    conn: psycopg.AsyncConnection[Any], statements: Statements, append: PreparedAppend
+) -> AppendResult:
+    """The first result of an append whose events are recorded already, or ES002."""
+    cursor = await conn.execute(
+        statements.replayed_append,
+        (
+            append.stream_id,
+            _expected_code(append.expected_version),
+            [event.event_id for event in append.events],
+            [event.event_type for event in append.events],
+            [event.data for event in append.events],
+        ),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
+
+
+def _expected_code(expected: ExpectedVersion) -> int:
+    """The append function's number for an expected version (see append_to_stream.sql)."""
+    return expected if isinstance(expected, int) else _EXPECTED_CODES[expected]

@@ -1,0 +1,34 @@
+"""Snapshots in PostgreSQL: the ``snapshots`` table, one row (the latest) per stream.
+
+The source of ``snapshots.py`` (``tools/async_to_sync.py``).
+"""
+
+from __future__ import annotations
+
+from eventsourcing_core import serialization
+from eventsourcing_core.postgres.store_async import AsyncPostgresEventStore
+from eventsourcing_core.snapshots import AsyncSnapshotStore, Snapshot
+
+
+class AsyncPostgresSnapshotStore(AsyncSnapshotStore):
+    """Snapshots beside an event store, sharing its pool, schema and retry policy."""
+
+    def __init__(self, store: AsyncPostgresEventStore) -> None:
+        self._store = store
+
+    async def get(self, stream_id: str) -> Snapshot | None:
+        row = await self._store.fetch_one(self._store.statements.get_snapshot, (stream_id,))
+        return None if row is None else Snapshot(*row)
+
+    async def put(self, snapshot: Snapshot) -> None:
+        # A newer snapshot wins: a slow writer never replaces it with an older one.
+        await self._store.fetch_one(
+            self._store.statements.put_snapshot,
+            (
+                snapshot.stream_id,
+                snapshot.aggregate_type,
+                snapshot.state_version,
+                snapshot.version,
+                serialization.dumps(snapshot.state),
+            ),
+        )

@@ -1,0 +1,452 @@
+"""The PostgreSQL event store.
+
+An append to one stream is one plain SQL statement in autocommit mode: one
+round trip, one transaction. Only when that statement finds the stream
+elsewhere than expected (or spots a retry) does the ``append_to_stream`` SQL
+function run, to recognise a retry or raise the conflict. Writers to different
+streams never wait for each other; writers to one stream queue on that
+stream's row. How the global log stays gap-safe without a global lock is
+explained in ``statements.py``.
+
+This async module is the source of truth: ``store.py`` (``PostgresEventStore``)
+is generated from it by ``tools/async_to_sync.py``. Both stores share the
+notifier thread (``notifier.py``): a poke is a flag and an ``Event.set``,
+which never blocks the event loop, and the NOTIFY runs on the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio  # @sync: import time
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pg_errors
+
+from eventsourcing_core.dsn import check_dsn
+from eventsourcing_core.errors import (
+    DatabaseUnavailableError,
+    InvalidArgumentError,
+    SchemaNotReadyError,
+    TransactionConflictError,
+)
+from eventsourcing_core.events import (
+    AppendResult,
+    CategoryInfo,
+    Checkpoint,
+    RecordedEvent,
+    StreamInfo,
+)
+from eventsourcing_core.postgres.appending_async import append_to_stream
+from eventsourcing_core.postgres.connection_async import AsyncRetryPolicy, open_pool
+from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
+from eventsourcing_core.postgres.liveness import (
+    ReadBound,
+    RunningTransaction,
+    read_bound_from_row,
+    warn_if_cluster_wide,
+)
+from eventsourcing_core.postgres.notifier import Notifier
+from eventsourcing_core.postgres.rows import recorded_event_row
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
+from eventsourcing_core.postgres.statements import (
+    Statements,
+    category_parameter,
+    event_type_parameter,
+)
+from eventsourcing_core.store_async import (
+    DEFAULT_BATCH_SIZE,
+    AsyncEventStore,
+    AsyncStoreTransaction,
+)
+from eventsourcing_core.validation import (
+    PreparedAppend,
+    check_checkpoint,
+    check_filter,
+    check_positive,
+    check_schema,
+)
+
+T = TypeVar("T")
+AsyncPool = psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
+
+SCHEMA_REVISION = "0004"
+"""The schema revision this code needs (the newest shipped migration)."""
+
+_LAST_VERSION = 2**63 - 1
+
+_CALLABLE_CONNINFO = (
+    "the async store needs a pool whose conninfo is a string (its notifier connects with it)"
+)
+
+_CONFLICT_ATTEMPTS = 5
+_CONFLICT_BACKOFF = 0.005  # seconds; the n-th retry waits up to this times 2**n
+
+
+class AsyncPostgresEventStore(AsyncEventStore):
+    """Event store on PostgreSQL. Create it with ``connect(dsn)``; close it when done."""
+
+    def __init__(
+        self,
+        pool: AsyncPool,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        owns_pool: bool = False,
+        notify: bool = True,
+    ):
+        """``notify``: wake projection workers after each committed append (see notifier.py)."""
+        self._pool = pool
+        self._owns_pool = owns_pool
+        self._statements = Statements.for_schema(check_schema(schema))
+        self._retry = AsyncRetryPolicy(pool)
+        conninfo = pool.conninfo
+        if callable(conninfo):  # @sync:
+            raise InvalidArgumentError(_CALLABLE_CONNINFO)  # @sync:
+        dsn = conninfo() if callable(conninfo) else conninfo
+        self._notifier = Notifier(dsn, schema) if notify else None
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+        notify: bool = True,
+    ) -> AsyncPostgresEventStore:
+        """Open a pool on ``dsn`` and check that the schema is migrated.
+
+        An unreachable server fails at once with ``DatabaseUnavailableError``
+        (one plain connection is tried first), rather than after ``timeout``.
+        A malformed or empty ``dsn`` and a bad schema name raise
+        ``InvalidArgumentError`` before any connection is tried.
+        """
+        check_dsn(dsn)
+        check_schema(schema)
+        try:
+            probe = await psycopg.AsyncConnection.connect(
+                dsn, connect_timeout=max(1, min(int(timeout), 10))
+            )
+            await probe.close()
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"cannot connect to the database: {first_line(exc)}"
+            ) from None
+        try:
+            pool = await open_pool(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
+        except psycopg_pool.PoolTimeout as exc:
+            raise DatabaseUnavailableError(
+                f"cannot connect to the database within {timeout:g}s: {exc}"
+            ) from None
+        store = cls(pool, schema=schema, owns_pool=True, notify=notify)
+        try:
+            await store.check_schema()
+            warn_if_cluster_wide(await store.read_bound(), schema)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @property
+    def pool(self) -> AsyncPool:
+        """The connection pool, for work that shares the store's connections."""
+        return self._pool
+
+    @property
+    def statements(self) -> Statements:
+        """The store's SQL statements, rendered for its schema."""
+        return self._statements
+
+    @property
+    def schema(self) -> str:
+        """The PostgreSQL schema holding the store's tables."""
+        return self._statements.schema
+
+    async def close(self) -> None:
+        if self._notifier is not None:
+            # Joins the notifier thread: off the event loop.  # @sync:
+            await asyncio.to_thread(self._notifier.close)  # @sync: self._notifier.close()
+        if self._owns_pool:
+            await self._pool.close()
+
+    def _committed(self) -> None:
+        if self._notifier is not None:
+            self._notifier.poke()
+
+    def wake_workers(self) -> None:
+        """Wake projection workers after a commit that may have held the log back.
+
+        A worker woken by an append while a shorter transaction of this database
+        still held the read bound below it read nothing; without this it would
+        see the event only at its next poll.
+        """
+        self._committed()
+
+    async def check_schema(self) -> None:
+        """Raise ``SchemaNotReadyError`` unless the schema is ready for this code.
+
+        Ready means: at the revision this code needs, and on a server whose
+        transaction ids are past every stored one (the global log's order
+        depends on it; a restore into another cluster can break it).
+        """
+        revision = await self._schema_revision()
+        if revision != SCHEMA_REVISION:
+            raise SchemaNotReadyError(
+                f"the event store schema {self.schema!r} is at revision {revision or 'none'}, "
+                f"this code needs {SCHEMA_REVISION}: run `escore migrate` "
+                "or eventsourcing_core.migrate.upgrade(dsn)"
+            )
+
+        newest, next_tx_id = await self._transaction_ids()
+        if newest >= next_tx_id:
+            raise SchemaNotReadyError(
+                f"the newest event in {self.schema!r} was written by transaction {newest}, but "
+                f"this server's next transaction id is {next_tx_id}: was the database restored "
+                "into another cluster? New events would sort before ones readers have passed. "
+                "Advance the cluster's transaction id epoch (pg_resetwal --epoch) first"
+            )
+
+    async def _transaction_ids(self) -> tuple[int, int]:
+        row = await self.fetch_one(self._statements.transaction_ids_ahead)
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    async def _schema_revision(self) -> str | None:
+        row = await self.fetch_one(self._statements.schema_revision)
+        return None if row is None else str(row[0])
+
+    # -- appending -------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncPostgresTransaction]:
+        """A transaction on one pooled connection; ``connection`` is there for your own writes."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                transaction = AsyncPostgresTransaction(conn, self._statements)
+                yield transaction
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise translate(exc) from exc
+        self._committed()
+        await self._transaction_committed(transaction)
+
+    async def _append_streams(self, appends: list[PreparedAppend]) -> list[AppendResult]:
+        # Streams are written in one order (by id), whatever the caller's, so
+        # two multi-stream appends that cross never deadlock; results come back
+        # in the caller's order. The stable sort keeps one stream's parts in order.
+        order = sorted(range(len(appends)), key=lambda index: appends[index].stream_id)
+
+        async def attempt(*, fast: bool) -> list[AppendResult]:
+            async with self._pool.connection() as conn:
+                if len(appends) == 1:
+                    return [await append_to_stream(conn, self._statements, appends[0], fast=fast)]
+                results: dict[int, AppendResult] = {}
+                async with conn.transaction():
+                    for index in order:
+                        results[index] = await append_to_stream(
+                            conn, self._statements, appends[index], fast=fast
+                        )
+                return [results[index] for index in range(len(appends))]
+
+        async def run() -> list[AppendResult]:
+            try:
+                return await attempt(fast=True)
+            except pg_errors.UniqueViolation as exc:
+                if not is_event_id_race(exc):
+                    raise
+            # A concurrent append recorded one of these event ids first: either
+            # it was this very append (a retry racing its original) or a
+            # conflict. The append function tells the two apart, stream by stream.
+            return await attempt(fast=False)
+
+        results = await self._run_conflicting(run)
+        self._committed()
+        return results
+
+    async def _run_conflicting(self, operation: Callable[[], Awaitable[T]]) -> T:
+        """``_run``, again after a deadlock, serialization failure or lock timeout.
+
+        For idempotent work only (appends): the aborted attempt wrote nothing,
+        and a retry of one that did commit is recognised by its event ids.
+        """
+        for attempt in range(1, _CONFLICT_ATTEMPTS + 1):
+            try:
+                return await self._run(operation)
+            except TransactionConflictError:
+                if attempt == _CONFLICT_ATTEMPTS:
+                    raise
+            await asyncio.sleep(random.uniform(0, _CONFLICT_BACKOFF * 2**attempt))
+        raise AssertionError("unreachable")
+
+    # -- reading -----------------------------------------------------------------
+
+    async def _read_stream(
+        self, stream_id: str, *, from_version: int | None, backwards: bool, limit: int | None
+    ) -> list[RecordedEvent]:
+        if backwards:
+            query = self._statements.read_stream_backward
+            start = _LAST_VERSION if from_version is None else from_version
+        else:
+            query = self._statements.read_stream_forward
+            start = 1 if from_version is None else from_version
+        return await self._fetch_events(query, (stream_id, start, limit))
+
+    async def _stream_version(self, stream_id: str) -> int:
+        row = await self.fetch_one(self._statements.stream_version, (stream_id,))
+        return 0 if row is None else int(row[0])
+
+    async def _read_all(
+        self,
+        *,
+        after: Checkpoint,
+        limit: int,
+        event_types: tuple[str, ...] | None,
+        categories: tuple[str, ...] | None,
+        partition: tuple[int, int] | None = None,
+    ) -> list[RecordedEvent]:
+        query = self._statements.read_all(
+            event_types=event_types, categories=categories, partitioned=partition is not None
+        )
+        params: dict[str, Any] = {
+            "tx_id": after.tx_id,
+            "position": after.position,
+            "limit": limit,
+            "event_types": list(event_types or ()),
+        }
+        if partition is not None:
+            params["partition"], params["partitions"] = partition
+        for index, category in enumerate(categories or ()):
+            params[category_parameter(index)] = category
+        for index, event_type in enumerate(event_types or ()):
+            params[event_type_parameter(index)] = event_type
+        return await self._fetch_events(query, params)
+
+    async def read_partition(
+        self,
+        *,
+        partition: int,
+        partitions: int,
+        after: Checkpoint = Checkpoint.START,
+        limit: int = DEFAULT_BATCH_SIZE,
+        event_types: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+    ) -> list[RecordedEvent]:
+        """``read_all``, limited to the streams of one partition of ``partitions``.
+
+        The split is ``statements.PARTITION_OF`` (a hash of the stream id that
+        the server computes), so every process agrees on it; a partitioned
+        projection reads its partitions with this.
+        """
+        check_positive(partitions, name="partitions")
+        if not 0 <= partition < partitions:
+            raise InvalidArgumentError(f"partition must be in 0..{partitions - 1}: {partition}")
+        return await self._read_all(
+            after=check_checkpoint(after),
+            limit=check_positive(limit, name="limit"),
+            event_types=check_filter(event_types, kind="event type"),
+            categories=check_filter(categories, kind="category"),
+            partition=(partition, partitions),
+        )
+
+    async def _head(self) -> Checkpoint:
+        row = await self.fetch_one(self._statements.head)
+        return Checkpoint.START if row is None else Checkpoint(row[0], row[1])
+
+    async def _list_streams(
+        self, *, category: str | None, after: str | None, limit: int
+    ) -> list[StreamInfo]:
+        params = {"category": category, "after": after, "limit": limit}
+        rows = await self.fetch_all(self._statements.list_streams, params)
+        return [StreamInfo(*row) for row in rows]
+
+    async def _list_categories(self) -> list[CategoryInfo]:
+        rows = await self.fetch_all(self._statements.list_categories)
+        return [CategoryInfo(*row) for row in rows]
+
+    async def read_bound(self) -> ReadBound:
+        """Where global readers stop now, and the transaction that holds them there."""
+        row = await self.fetch_one(self._statements.read_bound_holder)
+        assert row is not None
+        return read_bound_from_row(row)
+
+    async def oldest_running_transaction(self) -> RunningTransaction | None:
+        """The transaction that global readers are waiting for, if any (see ``read_bound``)."""
+        bound = await self.read_bound()
+        return bound.holder
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def fetch_one(self, query: str, params: Any = None) -> tuple[Any, ...] | None:
+        """Run one statement on a pooled connection (retried on connection failures)."""
+
+        async def fetch() -> tuple[Any, ...] | None:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(query, params)
+                return await cursor.fetchone()
+
+        return await self._run(fetch)
+
+    async def execute(self, query: str, params: Any = None) -> int:
+        """Run one statement on a pooled connection; the number of rows it touched."""
+
+        async def run() -> int:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(query, params)
+                return cursor.rowcount
+
+        return await self._run(run)
+
+    async def fetch_all(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run one query on a pooled connection and return every row (retried)."""
+
+        async def fetch() -> list[tuple[Any, ...]]:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(query, params)
+                return await cursor.fetchall()
+
+        return await self._run(fetch)
+
+    async def _fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
+        async def fetch() -> list[RecordedEvent]:
+            async with self._pool.connection() as conn:
+                cursor = conn.cursor(row_factory=recorded_event_row)
+                await cursor.execute(query, params)
+                return await cursor.fetchall()
+
+        return await self._run(fetch)
+
+    async def _run(self, operation: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await self._retry.call(operation)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise translate(exc) from exc
+
+
+class AsyncPostgresTransaction(AsyncStoreTransaction):
+    """Appends inside one database transaction; use ``connection`` for your own writes.
+
+    Each append runs in a savepoint: one that raises (a ``ConcurrencyError``,
+    say) is undone alone, and the transaction goes on as the caller decides,
+    as with the in-memory store.
+    """
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any], statements: Statements) -> None:
+        self.connection = connection
+        self._statements = statements
+
+    async def _append(self, append: PreparedAppend) -> AppendResult:
+        try:
+            try:
+                async with self.connection.transaction():
+                    return await append_to_stream(self.connection, self._statements, append)
+            except pg_errors.UniqueViolation as exc:
+                if not is_event_id_race(exc):
+                    raise
+            async with self.connection.transaction():
+                return await append_to_stream(self.connection, self._statements, append, fast=False)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
