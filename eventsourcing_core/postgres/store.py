@@ -64,7 +64,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
