@@ -1,7 +1,7 @@
 """Every SQL statement the PostgreSQL store runs, by name, rendered once per schema.
 
 Values are always bound parameters; the schema goes in through
-``sql.Identifier``. An append is one plain statement (``_FAST_APPEND``);
+``sql.Identifier``. An append is one plain statement (``_FAST_APPEND_ONE``/``_MANY``);
 the append function in ``migrations/sql`` handles what that one leaves: a
 retry to recognise, a conflict to explain.
 
@@ -179,7 +179,17 @@ _EVENTS = """
     RETURNING version, tx_id, position
 """
 
-_FAST_APPEND = """
+# What an append returns: its last event's version, tx_id and position, or no
+# row when the check refused it. One event inserts at most one row, so it needs
+# no sort: sorting that one row cost 7 to 14 us of server time per append
+# (measured from the server log). For a batch the sort is lost in the inserts
+# (an aggregate instead measured no faster).
+_FAST_APPEND_ONE = """
+WITH stream AS ({stream}), inserted AS ({events})
+SELECT version, tx_id, position FROM inserted
+"""
+
+_FAST_APPEND_MANY = """
 WITH stream AS ({stream}), inserted AS ({events})
 SELECT version, tx_id, position FROM inserted ORDER BY position DESC LIMIT 1
 """
@@ -365,8 +375,8 @@ class Statements:
         return cls(
             schema=schema,
             append=render(_APPEND, schema),
-            fast_append_one=_fast_appends(schema, _EVENT),
-            fast_append_many=_fast_appends(schema, _EVENTS),
+            fast_append_one=_fast_appends(schema, _FAST_APPEND_ONE, _EVENT),
+            fast_append_many=_fast_appends(schema, _FAST_APPEND_MANY, _EVENTS),
             any_event_id_recorded=render(_ANY_EVENT_ID_RECORDED, schema),
             replayed_append=render(_REPLAYED_APPEND, schema),
             append_one=render(_APPEND_ONE, schema),
@@ -404,10 +414,10 @@ class Statements:
         )
 
 
-def _fast_appends(schema: str, events: str) -> dict[str, str]:
+def _fast_appends(schema: str, template: str, events: str) -> dict[str, str]:
     """The fast-path append for each expected-version form, keyed as ``_STREAM_CHECKS``."""
     return {
-        check: render(_FAST_APPEND.format(stream=stream, events=events, schema="{schema}"), schema)
+        check: render(template.format(stream=stream, events=events, schema="{schema}"), schema)
         for check, stream in _STREAM_CHECKS.items()
     }
 
