@@ -203,12 +203,39 @@ def _check_event_type(event_type: object) -> str:
 
 
 def _metadata_json(event: NewEvent) -> str:
-    if event.metadata == _NO_METADATA:
+    value = _metadata_object(event.metadata)
+    if value is None:
         return _NO_METADATA_JSON
     try:
-        return serialization.dumps(event.metadata.to_json())
+        return serialization.dumps(value)
     except SerializationError as exc:
         raise SerializationError(f"metadata of event {event.event_id} {exc}") from None
+
+
+def _metadata_object(metadata: Metadata) -> dict[str, object] | None:
+    """``metadata.to_json()`` (None for empty metadata), the ids left to orjson where it can.
+
+    orjson writes a ``UUID`` as ``str(uuid)`` does, in C; the two Python ``str``
+    calls, the headers copy and the dataclass comparison with empty metadata
+    were half of preparing an event (callgrind: 23.5k instructions for the
+    metadata of one event). Anything but plain ``Metadata`` of UUIDs and a dict
+    goes through ``to_json``.
+    """
+    correlation, causation, headers = (
+        metadata.correlation_id,
+        metadata.causation_id,
+        metadata.headers,
+    )
+    if (
+        type(metadata) is Metadata
+        and (correlation is None or type(correlation) is UUID)
+        and (causation is None or type(causation) is UUID)
+        and type(headers) is dict
+    ):
+        if correlation is None and causation is None and not headers:
+            return None
+        return {"correlation_id": correlation, "causation_id": causation, "headers": headers}
+    return None if metadata == _NO_METADATA else metadata.to_json()
 
 
 def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
