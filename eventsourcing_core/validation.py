@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -65,6 +65,40 @@ class PreparedEvent:
     data: str
     metadata: str
     timestamp: datetime
+
+
+class _PreparedEventBuilder:
+    """Builds a ``PreparedEvent`` without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each of the six fields with an ``object.__setattr__``
+    call, paid for every event appended (callgrind: about 8k of the 36k client
+    instructions that preparing one event takes). Like ``events.metadata_of``: this
+    class has PreparedEvent's slots, fills them with plain assignments, then
+    becomes an ordinary frozen ``PreparedEvent``.
+    """
+
+    __slots__ = PreparedEvent.__slots__
+
+    def __init__(
+        self,
+        event_id: UUID,
+        event_type: str,
+        schema_version: int,
+        data: str,
+        metadata: str,
+        timestamp: datetime,
+    ) -> None:
+        self.event_id = event_id
+        self.event_type = event_type
+        self.schema_version = schema_version
+        self.data = data
+        self.metadata = metadata
+        self.timestamp = timestamp
+        self.__class__ = PreparedEvent  # type: ignore[assignment]
+
+
+_prepared_event: Callable[[UUID, str, int, str, str, datetime], PreparedEvent]
+_prepared_event = _PreparedEventBuilder  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,13 +295,13 @@ def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
         data = serialization.dumps(event.data)
     except SerializationError as exc:
         raise SerializationError(f"{_describe_data(event, stream_id)} {exc}") from None
-    return PreparedEvent(
-        event_id=event.event_id,
-        event_type=event_type,
-        schema_version=event.schema_version,
-        data=data,
-        metadata=_metadata_json(event),
-        timestamp=event.timestamp,
+    return _prepared_event(
+        event.event_id,
+        event_type,
+        event.schema_version,
+        data,
+        _metadata_json(event),
+        event.timestamp,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ from eventsourcing_core.validation import (
     MAX_BIGINT,
     MAX_INTEGER,
     MAX_NAME_LENGTH,
+    PreparedEvent,
     prepare_append,
 )
 from tests.helpers import numbered
@@ -273,3 +275,15 @@ def test_metadata_is_stored_as_its_to_json_says(metadata: Metadata) -> None:
     [prepared] = prepare_append("order-1", [NewEvent("Placed", {}, metadata=metadata)], 0).events
 
     assert prepared.metadata == serialization.dumps(metadata.to_json())
+
+
+def test_a_prepared_event_is_an_ordinary_frozen_prepared_event() -> None:
+    event = NewEvent("Placed", {"total": 3})
+    [prepared] = prepare_append("order-1", [event], 0).events
+
+    assert type(prepared) is PreparedEvent
+    assert prepared == PreparedEvent(
+        event.event_id, "Placed", 1, '{"total":3}', prepared.metadata, event.timestamp
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prepared.data = "{}"  # type: ignore[misc]
