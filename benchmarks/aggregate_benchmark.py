@@ -46,7 +46,6 @@ import orjson
 import psycopg
 from psycopg.types.json import set_json_loads
 
-from aggregates.order import Line, Order
 from benchmarks.harness import (
     Connection,
     Measure,
@@ -71,6 +70,7 @@ from eventsourcing_core import (
     StreamAppend,
 )
 from eventsourcing_core.repository import new_events
+from eventsourcing_core.samples.aggregates.order import Line, Order
 
 BENCH_DATABASE = "escore_bench_agg"
 LOAD_SIZES = (1_000, 10_000)

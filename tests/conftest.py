@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from eventsourcing_core import EventStore, InMemoryEventStore, PostgresEventStore
-from eventsourcing_core.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
 
 if TYPE_CHECKING:  # imported by pytest itself, first, so that it can rewrite its asserts
     from eventsourcing_core.pytest_plugin import Server

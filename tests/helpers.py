@@ -6,17 +6,9 @@ import time
 
 import psycopg
 
-from eventsourcing_core import NewEvent
+from eventsourcing_core.testing.builders import events, numbered
 
-
-def events(*types: str, **data: object) -> list[NewEvent]:
-    """New events of the given types, each with ``data`` plus its index."""
-    return [NewEvent(event_type, {**data, "n": index}) for index, event_type in enumerate(types)]
-
-
-def numbered(count: int, event_type: str = "Happened") -> list[NewEvent]:
-    """``count`` new events of one type, numbered from 0."""
-    return [NewEvent(event_type, {"n": index}) for index in range(count)]
+__all__ = ["events", "numbered", "terminate_other_sessions"]
 
 
 def terminate_other_sessions(dsn: str) -> int:

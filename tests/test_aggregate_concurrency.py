@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aggregates.inventory import InventoryItem
-from aggregates.order import Line, Order
 from eventsourcing_core import EventStore
 from eventsourcing_core.errors import DomainError
 from eventsourcing_core.repository import Repository
+from eventsourcing_core.samples.aggregates.inventory import InventoryItem
+from eventsourcing_core.samples.aggregates.order import Line, Order
 
 pytestmark = pytest.mark.slow
 THREADS = 8

@@ -10,13 +10,13 @@ from typing import Any, ClassVar
 import psycopg
 import pytest
 
-from aggregates.order import Line, Order
 from eventsourcing_core import NewEvent, PostgresEventStore, Repository
 from eventsourcing_core.errors import ProjectionFailedError
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.projection import ErrorPolicy, Projection, SqlSession
-from projections import OrderSummary
+from eventsourcing_core.samples.aggregates.order import Line, Order
+from eventsourcing_core.samples.projections import OrderSummary
 from tests.workers import wait_all_visible
 
 

@@ -84,7 +84,7 @@ def _declare_the_services_queue(dsn: str) -> None:
     import pika
 
     from eventsourcing_core import PostgresEventStore
-    from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer
+    from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, IdempotentConsumer
     from examples.consumer_service import ROUTING_KEYS, react
 
     with PostgresEventStore.connect(dsn, notify=False) as store:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from aggregates.inventory import (
+from eventsourcing_core.errors import DomainError
+from eventsourcing_core.samples.aggregates.inventory import (
     InventoryDeducted,
     InventoryItem,
     InventoryReleased,
     StockReceived,
 )
-from eventsourcing_core.errors import DomainError
 from eventsourcing_core.testing import given
 
 STOCKED = (StockReceived(10),)

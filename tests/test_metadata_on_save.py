@@ -6,10 +6,10 @@ from uuid import uuid4
 
 import pytest
 
-from aggregates.inventory import InventoryItem
-from aggregates.order import Line, Order
 from eventsourcing_core import EventStore, InvalidArgumentError, Metadata, Repository, save_all
 from eventsourcing_core.causation import caused_by, current_metadata, use_metadata
+from eventsourcing_core.samples.aggregates.inventory import InventoryItem
+from eventsourcing_core.samples.aggregates.order import Line, Order
 
 WHO = Metadata(correlation_id=uuid4(), causation_id=uuid4(), headers={"user": "alice"})
 

@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from eventsourcing_core import NewEvent, PostgresEventStore, observe
 from eventsourcing_core.errors import ConcurrencyError
 from eventsourcing_core.integrations.metrics import ProjectionCollector, StoreMetrics
+from eventsourcing_core.integrations.rabbitmq import IdempotentConsumer, RabbitRelay
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.projection import SqlSession
-from eventsourcing_core.rabbitmq import IdempotentConsumer, RabbitRelay
 from tests.tally import ParkingTally, Tally
 from tests.test_rabbitmq import _consume, _declare, _peek, exchange
 from tests.test_read_bound import holding
@@ -51,7 +51,7 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
 def test_importing_the_package_imports_no_metrics_or_tracing_library() -> None:
     code = (
         "import sys, eventsourcing_core, eventsourcing_core.postgres.store, "
-        "eventsourcing_core.rabbitmq, eventsourcing_core.cli.main\n"
+        "eventsourcing_core.integrations.rabbitmq, eventsourcing_core.cli.main\n"
         "print([m for m in ('prometheus_client', 'opentelemetry') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -63,6 +63,8 @@ def test_importing_the_package_imports_no_metrics_or_tracing_library() -> None:
     [
         ("eventsourcing_core.integrations.metrics", "prometheus_client", "metrics"),
         ("eventsourcing_core.integrations.tracing", "opentelemetry", "tracing"),
+        ("eventsourcing_core.integrations.rabbitmq", "pika", "rabbitmq"),
+        ("eventsourcing_core.integrations.rabbitmq_confirms", "pika", "rabbitmq"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(module: str, blocked: str, extra: str) -> None:

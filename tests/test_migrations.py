@@ -180,8 +180,16 @@ _CATALOG = {
          WHERE c.relnamespace = %(schema)s::regnamespace AND a.attnum > 0
            AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v')""",
     "relations": """
-        SELECT relname, relkind, reloptions::text FROM pg_class
+        SELECT relname, relkind, reloptions::text, relpersistence, relrowsecurity,
+               relforcerowsecurity
+          FROM pg_class
          WHERE relnamespace = %(schema)s::regnamespace""",
+    "views": """
+        SELECT viewname, definition FROM pg_views WHERE schemaname = %(schema)s""",
+    "sequences": """
+        SELECT sequencename, data_type::text, start_value, min_value, max_value,
+               increment_by, cycle
+          FROM pg_sequences WHERE schemaname = %(schema)s""",
     "constraints": """
         SELECT conrelid::regclass::text, conname, contype, convalidated,
                pg_get_constraintdef(oid)
@@ -192,9 +200,47 @@ _CATALOG = {
         SELECT proname, pg_get_function_identity_arguments(oid), pg_get_functiondef(oid)
           FROM pg_proc WHERE pronamespace = %(schema)s::regnamespace""",
     "triggers": """
-        SELECT tgname, pg_get_triggerdef(t.oid)
+        SELECT tgname, pg_get_triggerdef(t.oid), tgenabled
           FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
          WHERE c.relnamespace = %(schema)s::regnamespace AND NOT t.tgisinternal""",
+    "policies": """
+        SELECT c.relname, p.polname, p.polcmd, p.polpermissive, p.polroles::regrole[]::text,
+               pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+          FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+         WHERE c.relnamespace = %(schema)s::regnamespace""",
+    # Who may do what: on the schema, its tables, views, sequences, columns and
+    # functions, and the default privileges of objects created in it later.
+    "grants": """
+        SELECT 'schema', nspname, nspacl::text FROM pg_namespace
+         WHERE oid = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'relation', relname, relacl::text FROM pg_class
+         WHERE relnamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'column', c.relname || '.' || a.attname, a.attacl::text
+          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+         WHERE c.relnamespace = %(schema)s::regnamespace AND a.attacl IS NOT NULL
+        UNION ALL
+        SELECT 'function', proname || '(' || pg_get_function_identity_arguments(oid) || ')',
+               proacl::text
+          FROM pg_proc WHERE pronamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'default', defaclobjtype::text, defaclacl::text FROM pg_default_acl
+         WHERE defaclnamespace = %(schema)s::regnamespace""",
+    "owners": """
+        SELECT 'relation', relname, relowner::regrole::text FROM pg_class
+         WHERE relnamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT 'function', proname, proowner::regrole::text FROM pg_proc
+         WHERE pronamespace = %(schema)s::regnamespace""",
+    "comments": """
+        SELECT c.relname, d.objsubid, d.description
+          FROM pg_description d JOIN pg_class c ON c.oid = d.objoid
+         WHERE d.classoid = 'pg_class'::regclass AND c.relnamespace = %(schema)s::regnamespace
+        UNION ALL
+        SELECT p.proname, d.objsubid, d.description
+          FROM pg_description d JOIN pg_proc p ON p.oid = d.objoid
+         WHERE d.classoid = 'pg_proc'::regclass AND p.pronamespace = %(schema)s::regnamespace""",
 }
 
 
@@ -228,15 +274,7 @@ def test_upgrading_from_an_earlier_revision_yields_the_fresh_schema(
     upgraded = f"from_{start}"
     if start != "base":
         migrate.upgrade(empty_dsn, start, schema=upgraded)
-        with psycopg.connect(empty_dsn) as conn:  # some events on the way, too
-            conn.execute(
-                sql.SQL(
-                    "SELECT * FROM {}.append_to_stream(%s, -3, ARRAY[gen_random_uuid()],"
-                    " ARRAY['Placed'], ARRAY[1], ARRAY['{{}}'::jsonb], ARRAY['{{}}'::jsonb],"
-                    " ARRAY[now()], false)"
-                ).format(sql.Identifier(upgraded)),
-                ["order-1"],
-            )
+        _write_an_event(empty_dsn, upgraded, "order-1")  # some events on the way, too
     migrate.upgrade(empty_dsn, schema=upgraded)
 
     fresh, migrated = _catalog(empty_dsn, "fresh"), _catalog(empty_dsn, upgraded)
@@ -244,3 +282,61 @@ def test_upgrading_from_an_earlier_revision_yields_the_fresh_schema(
     assert fresh["columns"], "the catalog query found nothing"
     for kind in _CATALOG:
         assert migrated[kind] == fresh[kind], kind
+
+
+def _write_an_event(dsn: str, schema: str, stream_id: str) -> None:
+    """Append through the schema's own function, as the store of that revision did."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(
+            sql.SQL(
+                "SELECT * FROM {}.append_to_stream(%s, -3, ARRAY[gen_random_uuid()],"
+                " ARRAY['Placed'], ARRAY[1], ARRAY['{{}}'::jsonb], ARRAY['{{}}'::jsonb],"
+                " ARRAY[now()], false)"
+            ).format(sql.Identifier(schema)),
+            [stream_id],
+        )
+
+
+def test_migrating_one_revision_at_a_time_from_the_first_yields_the_fresh_schema(
+    empty_dsn: str,
+) -> None:
+    """Commanded's check: every step on its own, with events written between steps."""
+    migrate.upgrade(empty_dsn, schema="fresh")
+    for step, revision in enumerate(migrate.history(), start=1):
+        migrate.upgrade(empty_dsn, revision.revision, schema="stepwise")
+        assert migrate.current(empty_dsn, schema="stepwise") == revision.revision
+        _write_an_event(empty_dsn, "stepwise", f"order-{step}")
+
+    fresh, stepwise = _catalog(empty_dsn, "fresh"), _catalog(empty_dsn, "stepwise")
+
+    for kind in ("columns", "indexes", "functions", "triggers", "grants"):
+        assert fresh[kind], f"the catalog query for {kind} found nothing"
+    for kind in _CATALOG:
+        assert stepwise[kind] == fresh[kind], kind
+
+
+@pytest.mark.parametrize(
+    ("change", "kind"),
+    [
+        ("GRANT SELECT ON {}.events TO PUBLIC", "grants"),
+        ("GRANT EXECUTE ON FUNCTION {}.refuse_change() TO PUBLIC", "grants"),
+        ("REVOKE ALL ON SCHEMA {} FROM PUBLIC", "grants"),
+        ("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO PUBLIC", "grants"),
+        ("CREATE VIEW {}.recent AS SELECT 1 AS one", "views"),
+        ("COMMENT ON TABLE {}.events IS 'the log'", "comments"),
+        ("ALTER TABLE {}.events DISABLE TRIGGER USER", "triggers"),
+        ("ALTER TABLE {}.streams ENABLE ROW LEVEL SECURITY", "relations"),
+        ("CREATE POLICY own ON {}.streams USING (true)", "policies"),
+    ],
+)
+def test_the_comparison_sees_a_difference_of_each_kind(
+    empty_dsn: str, change: str, kind: str
+) -> None:
+    for schema in ("fresh", "changed"):
+        migrate.upgrade(empty_dsn, schema=schema)
+    with psycopg.connect(empty_dsn) as conn:
+        conn.execute(sql.SQL(change).format(sql.Identifier("changed")))
+
+    fresh, changed = _catalog(empty_dsn, "fresh"), _catalog(empty_dsn, "changed")
+
+    assert changed[kind] != fresh[kind]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aggregates.order import (
+from eventsourcing_core.errors import DomainError
+from eventsourcing_core.samples.aggregates.order import (
     Line,
     LineAdded,
     LineRemoved,
@@ -15,7 +16,6 @@ from aggregates.order import (
     OrderShipped,
     Status,
 )
-from eventsourcing_core.errors import DomainError
 from eventsourcing_core.testing import given
 
 PLACED = (OrderPlaced("alice", (Line("BOOK-1", 2, 1250),)),)

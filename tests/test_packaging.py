@@ -35,6 +35,13 @@ def test_the_wheel_ships_migrations_inside_the_package_only(tmp_path: Path) -> N
     assert "eventsourcing_core/migrations/env.py" in names
     assert "eventsourcing_core/migrations/sql/0001_event_store/06_append_to_stream.sql" in names
     assert "eventsourcing_core/py.typed" in names
+    package = ROOT / "eventsourcing_core"
+    modules = {  # every module of the package: the samples and the testing kit too
+        f"eventsourcing_core/{path.relative_to(package).as_posix()}"
+        for path in package.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert modules - set(names) == set(), "add the missing packages to [tool.setuptools]"
 
 
 def test_the_installed_wheel_migrates_a_database(tmp_path: Path, empty_dsn: str) -> None:

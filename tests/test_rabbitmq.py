@@ -15,12 +15,14 @@ import pika
 import psycopg
 import pytest
 
-from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent, rabbitmq
+from eventsourcing_core import NewEvent, PostgresEventStore, RecordedEvent
+from eventsourcing_core.integrations import rabbitmq
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import SqlSession
-from eventsourcing_core.rabbitmq import DEFAULT_URL, IdempotentConsumer, RabbitRelay
 from tests.proxy import Gate
+from tests.test_cli import escore
 from tests.workers import relay_to_head, running_worker, wait_until, wait_visible
 
 pytestmark = [pytest.mark.slow, pytest.mark.rabbitmq]
@@ -121,9 +123,10 @@ def _consume(consumer: IdempotentConsumer, until: Any, timeout: float = 30) -> N
 
 
 def test_each_message_is_handled_once_even_when_delivered_twice(
-    pg_store: PostgresEventStore, dsn: str, exchange: str
+    pg_store: PostgresEventStore, dsn: str, exchange: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     handled: list[str] = []
+    finished: list[str] = []
 
     def handle(body: dict[str, Any], properties: Any, sql: SqlSession) -> None:
         handled.append(properties.message_id)
@@ -132,14 +135,24 @@ def test_each_message_is_handled_once_even_when_delivered_twice(
     consumer = IdempotentConsumer(
         pg_store, "test-consumer", f"{exchange}.q", ["order.*"], handle, exchange=exchange
     )
+    handle_delivery = consumer._handle
+
+    def count_deliveries(channel: Any, method: Any, properties: Any, body: bytes) -> None:
+        handle_delivery(channel, method, properties, body)
+        finished.append(properties.message_id)
+
+    monkeypatch.setattr(consumer, "_handle", count_deliveries)
     _declare(consumer)
     pg_store.append("order-1", [NewEvent("OrderPlaced", {"n": n}) for n in range(5)])
     pg_store.append("user-1", [NewEvent("UserRegistered", {})])
     relay_to_head(pg_store, RabbitRelay(exchange=exchange))
     _relay_all_again_as_a_crash_would(pg_store, exchange)
 
-    _consume(consumer, until=lambda: _processed(dsn, "test-consumer") == 5)
+    # Five order events, each delivered twice: stop only once all ten were
+    # handled and acknowledged, or a duplicate still in flight is requeued.
+    _consume(consumer, until=lambda: len(finished) == 10)
 
+    assert _processed(dsn, "test-consumer") == 5
     order_ids = {str(e.event_id) for e in pg_store.read_stream("order-1")}
     assert sorted(handled) == sorted(order_ids)
     assert _drain(f"{exchange}.q") == []
@@ -303,6 +316,29 @@ def test_an_event_the_broker_can_never_take_is_parked_and_the_relay_goes_on(
     assert (parked.event_type, parked.attempts) == ("Unsendable", 1)
     assert "cannot be published" in parked.error
     assert runner.status().lag == 0
+
+
+def test_escore_relay_parked_shows_what_the_broker_refused_and_retry_publishes_it(
+    pg_store: PostgresEventStore, dsn: str, exchange: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tap = _tap(exchange)
+    with monkeypatch.context() as patched:  # a routing key rule that later gets fixed
+        patched.setattr(rabbitmq, "routing_key", lambda event: "k" * 300)
+        pg_store.append("order-1", [NewEvent("OrderPlaced", {})])
+        wait_visible(pg_store, 1)
+        relay_to_head(pg_store, RabbitRelay(exchange=exchange, reconnect_for=5))
+    relay = ("--dsn", dsn, "relay")
+
+    parked = escore(*relay, "parked", "--exchange", exchange)
+    retried = escore(*relay, "retry", "--exchange", exchange)
+    after = escore(*relay, "parked", "--exchange", exchange)
+
+    assert (parked.returncode, retried.returncode, after.returncode) == (0, 0, 0)
+    assert "order-1  1        OrderPlaced  1" in parked.stdout
+    assert "cannot be published" in parked.stdout
+    assert retried.stdout == "1 parked event(s) applied again\n"
+    assert "order-1" not in after.stdout
+    assert [p.type for _, p, _ in _drain(tap)] == ["OrderPlaced"]
 
 
 def test_a_relay_that_failed_while_its_broker_was_down_publishes_once_it_is_back(

@@ -24,7 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from eventsourcing_core import NO_STREAM, Checkpoint, PostgresEventStore
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.pytest_plugin import Server
-from projections import UserDirectory
+from eventsourcing_core.samples.projections import UserDirectory
 from tests.helpers import numbered
 from tests.tally import Tally
 from tests.workers import ROOT

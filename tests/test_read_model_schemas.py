@@ -8,10 +8,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from aggregates.order import Line, Order
 from eventsourcing_core import PostgresEventStore, Repository, migrate
 from eventsourcing_core.postgres.projections import ProjectionRunner
-from projections import OrderSummary
+from eventsourcing_core.samples.aggregates.order import Line, Order
+from eventsourcing_core.samples.projections import OrderSummary
 from tests.tally import Tally
 from tests.workers import wait_visible
 

@@ -12,10 +12,10 @@ import pytest
 
 from eventsourcing_core import Checkpoint, NewEvent, PostgresEventStore
 from eventsourcing_core.errors import ProjectionFailedError
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, RabbitRelay
+from eventsourcing_core.integrations.rabbitmq_confirms import ConfirmingPublisher, NackedError
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.projection import ErrorPolicy
-from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay
-from eventsourcing_core.rabbitmq_confirms import ConfirmingPublisher, NackedError
 from tests.test_typed_projection import Account, old_and_new_deposits
 from tests.workers import relay_to_head, wait_visible
 

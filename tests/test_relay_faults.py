@@ -13,8 +13,8 @@ from uuid import uuid4
 import pytest
 
 from eventsourcing_core import Metadata, NewEvent, PostgresEventStore, RecordedEvent
+from eventsourcing_core.integrations.rabbitmq import RabbitRelay, routing_key
 from eventsourcing_core.postgres.projections import ProjectionRunner
-from eventsourcing_core.rabbitmq import RabbitRelay, routing_key
 from tests.workers import running_worker, wait_until
 
 

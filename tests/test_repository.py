@@ -8,7 +8,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from aggregates.order import Line, Order
 from eventsourcing_core import NO_STREAM, EventStore, NewEvent, PostgresEventStore
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.errors import (
@@ -20,6 +19,7 @@ from eventsourcing_core.errors import (
     UnknownEventError,
 )
 from eventsourcing_core.repository import Repository, save_all
+from eventsourcing_core.samples.aggregates.order import Line, Order
 from eventsourcing_core.upcasting import Upcasters
 
 

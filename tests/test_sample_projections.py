@@ -5,13 +5,13 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from aggregates.inventory import InventoryItem
-from aggregates.order import Line, Order
-from aggregates.user import User
-from aggregates.users import register_user, rename_user
 from eventsourcing_core import EventStoreError, PostgresEventStore, Repository
 from eventsourcing_core.postgres.projections import ProjectionRunner
-from projections import InventoryLevels, OrderSummary, UserDirectory
+from eventsourcing_core.samples.aggregates.inventory import InventoryItem
+from eventsourcing_core.samples.aggregates.order import Line, Order
+from eventsourcing_core.samples.aggregates.user import User
+from eventsourcing_core.samples.aggregates.users import register_user, rename_user
+from eventsourcing_core.samples.projections import InventoryLevels, OrderSummary, UserDirectory
 from tests.workers import wait_all_visible
 
 

@@ -19,10 +19,10 @@ import pytest
 
 from eventsourcing_core import NO_STREAM, Checkpoint, NewEvent, PostgresEventStore
 from eventsourcing_core.errors import ProjectionFailedError
+from eventsourcing_core.integrations.rabbitmq import IdempotentConsumer
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import ErrorPolicy, SideEffect
-from eventsourcing_core.rabbitmq import IdempotentConsumer
 from tests.helpers import numbered
 from tests.tally import Tally
 from tests.workers import applied

@@ -8,12 +8,12 @@ from collections import Counter
 
 import pytest
 
-from aggregates.inventory import InventoryItem
-from aggregates.order import Line, Order
-from aggregates.users import register_user
 from eventsourcing_core import PostgresEventStore, Repository
 from eventsourcing_core.postgres.projections import ProjectionRunner
-from projections import InventoryAllocation, WelcomeEmail
+from eventsourcing_core.samples.aggregates.inventory import InventoryItem
+from eventsourcing_core.samples.aggregates.order import Line, Order
+from eventsourcing_core.samples.aggregates.users import register_user
+from eventsourcing_core.samples.projections import InventoryAllocation, WelcomeEmail
 from tests.workers import running_worker, wait_until
 
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregates.order import Line, Order
 from eventsourcing_core import EventStore, InMemoryEventStore, PostgresEventStore
 from eventsourcing_core.errors import DomainError, InvalidArgumentError
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from eventsourcing_core.repository import Repository
+from eventsourcing_core.samples.aggregates.order import Line, Order
 from eventsourcing_core.snapshots import InMemorySnapshotStore, Snapshot, SnapshotStore
 
 PRICES = {"A": 100, "B": 250, "C": 999}

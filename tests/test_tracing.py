@@ -10,13 +10,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from aggregates.user import User
 from eventsourcing_core import NewEvent, PostgresEventStore
+from eventsourcing_core.integrations.rabbitmq import IdempotentConsumer, RabbitRelay
 from eventsourcing_core.integrations.tracing import TRACEPARENT, Tracing
 from eventsourcing_core.postgres.projections import ProjectionRunner
 from eventsourcing_core.projection import SqlSession
-from eventsourcing_core.rabbitmq import IdempotentConsumer, RabbitRelay
 from eventsourcing_core.repository import Repository
+from eventsourcing_core.samples.aggregates.user import User
 from tests.tally import Tally
 from tests.test_rabbitmq import _consume, _declare, _processed, exchange
 from tests.test_rabbitmq import _drain as drain

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aggregates.user import (
+from eventsourcing_core import EventStore
+from eventsourcing_core.errors import DomainError
+from eventsourcing_core.repository import Repository
+from eventsourcing_core.samples.aggregates.user import (
     EmailChanged,
     User,
     UserDeactivated,
@@ -14,10 +17,7 @@ from aggregates.user import (
     UserRegistered,
     UserRenamed,
 )
-from aggregates.users import register_user, rename_user
-from eventsourcing_core import EventStore
-from eventsourcing_core.errors import DomainError
-from eventsourcing_core.repository import Repository
+from eventsourcing_core.samples.aggregates.users import register_user, rename_user
 from eventsourcing_core.testing import given
 
 REGISTERED = (UserRegistered("alice", "alice@example.com"),)

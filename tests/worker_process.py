@@ -11,10 +11,10 @@ import time
 
 from eventsourcing_core import PostgresEventStore
 from eventsourcing_core.events import RecordedEvent
+from eventsourcing_core.integrations.rabbitmq import DEFAULT_URL, RabbitRelay
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection, SqlSession
-from eventsourcing_core.rabbitmq import DEFAULT_URL, RabbitRelay
-from projections import InventoryAllocation
+from eventsourcing_core.samples.projections import InventoryAllocation
 from tests.tally import Tally, partitioned_tally
 
 

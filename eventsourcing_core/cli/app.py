@@ -26,8 +26,8 @@ from eventsourcing_core.projection import Projection
 from eventsourcing_core.store import EventStore
 from eventsourcing_core.upcasting import Upcasters
 
-DEFAULT_AGGREGATES = "aggregates:ALL"
-DEFAULT_PROJECTIONS = "projections:build"
+DEFAULT_AGGREGATES = "eventsourcing_core.samples.aggregates:ALL"
+DEFAULT_PROJECTIONS = "eventsourcing_core.samples.projections:build"
 
 
 @dataclass(frozen=True)

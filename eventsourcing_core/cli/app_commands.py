@@ -113,11 +113,16 @@ def run_projections(args: argparse.Namespace, store: PostgresEventStore, app: Ap
     if args.action in ("reset", "rebuild"):
         _reset_or_rebuild(args.action, store, projection, runners)
         return
+    _parked_or_retry(args.action, runners)
+
+
+def _parked_or_retry(action: str, runners: list[ProjectionRunner]) -> None:
+    """``parked``: the events each runner put aside; ``retry``: apply them again."""
     for runner in runners:
         runner.setup()
         if len(runners) > 1:  # a partitioned projection: one part per partition
             print(f"{runner.name}:")
-        if args.action == "parked":
+        if action == "parked":
             rows = [
                 [p.stream_id, p.version, p.event_type, p.attempts, p.error] for p in runner.parked()
             ]
@@ -233,13 +238,13 @@ def _logging() -> None:
 
 def run_demo(args: argparse.Namespace, dsn: str, app: App) -> None:
     """Migrate, play the stories, run the projections to the head, show what came out."""
-    samples = importlib.import_module("aggregates")
+    samples = importlib.import_module("eventsourcing_core.samples.aggregates")
     if not args.force:
         _refuse_other_streams(dsn, args.schema, {a.category for a in samples.ALL})
     migrate.upgrade(dsn, schema=args.schema)
     logging.basicConfig(level=logging.WARNING, format="  %(message)s")
-    logging.getLogger("projections.welcome_email").setLevel(logging.INFO)
-    stories = importlib.import_module("aggregates.stories")
+    logging.getLogger("eventsourcing_core.samples.projections.welcome_email").setLevel(logging.INFO)
+    stories = importlib.import_module("eventsourcing_core.samples.aggregates.stories")
     suffix = uuid4().hex[:6]
     with PostgresEventStore.connect(dsn, schema=args.schema) as store:
         print(
@@ -312,8 +317,8 @@ def _show_read_models(store: PostgresEventStore, suffix: str) -> None:
 
 
 def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
-    """Run the RabbitMQ relay in the foreground, or show its status."""
-    from eventsourcing_core.rabbitmq import RabbitRelay
+    """Run the RabbitMQ relay in the foreground, show its status, or its parked events."""
+    from eventsourcing_core.integrations.rabbitmq import RabbitRelay
 
     if not args.amqp.strip():
         raise InvalidArgumentError("--amqp is empty: give a URL such as amqp://host:5672/%2F")
@@ -324,6 +329,9 @@ def run_relay(args: argparse.Namespace, store: PostgresEventStore) -> None:
         raise InvalidArgumentError(f"--amqp is not a usable broker URL: {exc}") from None
     if args.action == "status":
         _status(versions.status_targets(store, [relay]), args.json)
+        return
+    if args.action in ("parked", "retry"):
+        _parked_or_retry(args.action, [ProjectionRunner(store, relay)])
         return
     _logging()
     ops.serve_metrics(args, store, [ProjectionRunner(store, relay)])

@@ -143,7 +143,7 @@ def _held_back(store: PostgresEventStore, limit: float) -> Check:
 
 
 def _projections(store: PostgresEventStore, args: argparse.Namespace) -> Iterator[Check]:
-    from eventsourcing_core.rabbitmq import RabbitRelay
+    from eventsourcing_core.integrations.rabbitmq import RabbitRelay
 
     try:
         projections = load_app(args.aggregates, args.projections).projections(store)

@@ -24,10 +24,10 @@ from eventsourcing_core.errors import (
     EventStoreError,
     InvalidArgumentError,
 )
-from eventsourcing_core.migrate import DEFAULT_SCHEMA
+from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_EXCHANGE
+from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_URL as DEFAULT_AMQP_URL
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.store import PostgresEventStore
-from eventsourcing_core.rabbitmq import DEFAULT_EXCHANGE
-from eventsourcing_core.rabbitmq import DEFAULT_URL as DEFAULT_AMQP_URL
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -150,19 +150,42 @@ def _dsn(args: argparse.Namespace) -> str:
     return resolve_dsn(args.dsn)
 
 
+_MIGRATE_ACTIONS = {
+    # action: (summary, examples, what the revision argument means or None)
+    "up": (
+        "Migrate up to a revision (the newest by default); safe to run twice.",
+        "  escore migrate\n  escore migrate up\n  escore migrate up 0003",
+        "target revision (default: head)",
+    ),
+    "down": (
+        "Migrate down to a revision (base removes every table and all events).",
+        "  escore migrate down 0003\n  escore migrate down base",
+        "target revision (base: nothing)",
+    ),
+    "current": ("Print the revision the database is at.", "  escore migrate current", None),
+    "history": ("List the revisions this version ships.", "  escore migrate history", None),
+}
+
+
 def _add_migrate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = _command(
         commands,
         "migrate",
-        "Create or change the store's schema.",
+        "Create or change the store's schema (no action: up to the newest revision).",
         "  escore migrate\n  escore migrate down base\n  escore migrate current\n"
-        "  escore migrate history",
+        "  escore migrate history\n  escore migrate down --help   # each action has its own help",
     )
-    sub.add_argument(
-        "action", nargs="?", default="up", choices=["up", "down", "current", "history"]
+    actions = sub.add_subparsers(title="actions", metavar="ACTION", dest="action")
+    for action, (summary, examples, revision) in _MIGRATE_ACTIONS.items():
+        parser = _command(actions, action, summary, examples)
+        if action == "up":
+            parser.add_argument("revision", nargs="?", metavar="REVISION", help=revision)
+        elif action == "down":
+            parser.add_argument("revision", metavar="REVISION", help=revision)
+    run: Callable[[argparse.Namespace], None] = lambda args: store_commands.run_migrate(  # noqa: E731
+        args, _dsn(args)
     )
-    sub.add_argument("revision", nargs="?", help="target revision (default for up: head)")
-    sub.set_defaults(run=lambda args: store_commands.run_migrate(args, _dsn(args)))
+    sub.set_defaults(run=run, action="up", revision=None)
 
 
 def _add_streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -322,16 +345,43 @@ def _add_relay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = _command(
         commands,
         "relay",
-        "Publish the global log to RabbitMQ (one active relay at a time).",
+        "Publish the global log to RabbitMQ (one active relay at a time; needs [rabbitmq]).",
         "  escore relay run            # Ctrl-C stops cleanly\n  escore relay status\n"
-        "  escore relay run --amqp amqp://user:pass@broker:5672/%2F --exchange app.events",
+        "  escore relay parked         # what the broker would not take; relay retry sends it\n"
+        "  escore relay run --amqp amqp://user:pass@broker:5672/%2F --exchange app.events\n"
+        "  escore relay run --help     # each action has its own help",
     )
-    sub.add_argument("action", choices=["run", "status"])
-    sub.add_argument("--amqp", default=DEFAULT_AMQP_URL, help="the broker's URL")
-    sub.add_argument("--exchange", default=DEFAULT_EXCHANGE, help="the topic exchange")
-    sub.add_argument("--json", action="store_true", help="status as JSON lines")
-    ops.add_metrics_port(sub)
-    sub.set_defaults(run=_with_store(app_commands.run_relay), ctrl_c_stops={"run"})
+    actions = sub.add_subparsers(title="actions", metavar="ACTION", dest="action", required=True)
+    run = _command(
+        actions,
+        "run",
+        "Run the relay in the foreground until Ctrl-C (a clean stop, exit 0).",
+        "  escore relay run\n  escore relay run --exchange app.events --metrics-port 9100",
+    )
+    status = _command(
+        actions,
+        "status",
+        "Where the relay is in the log, who runs it, its last error.",
+        "  escore relay status\n  escore relay status --json",
+    )
+    parked = _command(
+        actions,
+        "parked",
+        "Show the events the relay put aside (messages the broker could not take).",
+        "  escore relay parked",
+    )
+    retry = _command(
+        actions,
+        "retry",
+        "Publish the parked events again (after binding a queue, say).",
+        "  escore relay retry\n  escore relay retry --exchange app.events",
+    )
+    for parser in (run, status, parked, retry):
+        parser.add_argument("--amqp", default=DEFAULT_AMQP_URL, help="the broker's URL")
+        parser.add_argument("--exchange", default=DEFAULT_EXCHANGE, help="the topic exchange")
+    status.add_argument("--json", action="store_true", help="JSON lines")
+    ops.add_metrics_port(run)
+    sub.set_defaults(run=_with_store(app_commands.run_relay), ctrl_c_stops={"run"}, json=False)
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -361,8 +411,18 @@ def _add_embedded(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "The embedded PostgreSQL used when no connection string is given.",
         "  escore embedded status\n  escore embedded stop\n  escore embedded remove",
     )
-    sub.add_argument("action", choices=["status", "start", "stop", "remove"])
+    actions = sub.add_subparsers(title="actions", metavar="ACTION", dest="action", required=True)
+    for action, summary in _EMBEDDED_ACTIONS.items():
+        _command(actions, action, summary, f"  escore embedded {action}")
     sub.set_defaults(run=_run_embedded)
+
+
+_EMBEDDED_ACTIONS = {
+    "status": "Say whether the embedded server runs, where its data lives, its address.",
+    "start": "Start the embedded server (commands start it anyway when they need it).",
+    "stop": "Stop the embedded server; its data stays.",
+    "remove": "Stop the embedded server and delete its data.",
+}
 
 
 def _run_embedded(args: argparse.Namespace) -> None:

@@ -1,20 +1,17 @@
-"""Optional integrations, each behind an extra: ``metrics`` (Prometheus), ``tracing`` (OTel).
+"""Optional integrations, each behind an extra of its own.
+
+- ``rabbitmq`` (pika): ``integrations.rabbitmq`` (the relay and idempotent consumers),
+  ``integrations.rabbitmq_confirms`` (batched publisher confirms);
+- ``metrics`` (prometheus-client): ``integrations.metrics``;
+- ``tracing`` (opentelemetry-api): ``integrations.tracing``.
 
 Importing ``eventsourcing_core`` imports none of them; importing one whose
-extra is missing raises ``MissingExtraError`` naming the extra to install.
+extra is missing raises ``MissingExtraError``, one line naming the extra to
+install (``eventsourcing_core.extras``, shared with the embedded server).
 """
 
 from __future__ import annotations
 
-from eventsourcing_core.errors import EventStoreError
+from eventsourcing_core.extras import MissingExtraError, install_hint, missing_extra
 
-
-class MissingExtraError(EventStoreError, ImportError):
-    """An optional integration was asked for without its extra installed."""
-
-
-def missing_extra(extra: str, package: str) -> MissingExtraError:
-    """The one-line error for an integration whose package is not installed."""
-    return MissingExtraError(
-        f"{package} is not installed: pip install 'eventsourcing-core[{extra}]'"
-    )
+__all__ = ["MissingExtraError", "install_hint", "missing_extra"]

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from eventsourcing_core.integrations import missing_extra
+from eventsourcing_core.extras import missing_extra
 
 try:
     import prometheus_client

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from eventsourcing_core.integrations import missing_extra
+from eventsourcing_core.extras import missing_extra
 
 try:
     from opentelemetry import context, propagate, trace

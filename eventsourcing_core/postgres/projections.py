@@ -62,6 +62,7 @@ from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransa
 from eventsourcing_core.projection import (
     ErrorPolicy,
     Params,
+    ParkedEvent,
     Projection,
     Row,
     SideEffect,
@@ -106,19 +107,6 @@ class ProjectionStatus:
     def held_back_for(self) -> timedelta | None:
         """How long the transaction holding the log back has been running."""
         return None if self.held_back_by is None else self.held_back_by.age
-
-
-@dataclass(frozen=True, slots=True)
-class ParkedEvent:
-    """An event a projection put aside after its handler kept failing on it."""
-
-    event_id: Any
-    stream_id: str
-    version: int
-    event_type: str
-    error: str
-    attempts: int
-    parked_at: datetime
 
 
 class _ActedPartly(Exception):

@@ -89,7 +89,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from eventsourcing_core.migrate import VERSION_TABLE
+from eventsourcing_core.postgres.schema import VERSION_TABLE
 
 # What a read returns per event (built by _EventRow in rows.py). The server
 # takes the metadata object apart: its ids come back as uuid columns, which

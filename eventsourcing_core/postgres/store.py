@@ -35,7 +35,6 @@ from eventsourcing_core.events import (
     RecordedEvent,
     StreamInfo,
 )
-from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
@@ -47,6 +46,7 @@ from eventsourcing_core.postgres.liveness import (
 )
 from eventsourcing_core.postgres.notifier import Notifier
 from eventsourcing_core.postgres.rows import collector_paused, recorded_event_row
+from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.statements import (
     Statements,
     category_parameter,

@@ -29,9 +29,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pika
-from pika.adapters.select_connection import SelectConnection
-from pika.channel import Channel
+from eventsourcing_core.extras import missing_extra
+
+try:
+    import pika
+    from pika.adapters.select_connection import SelectConnection
+    from pika.channel import Channel
+except ImportError:  # pragma: no cover (the test runs without the extra in a subprocess)
+    raise missing_extra("rabbitmq", "pika") from None
 
 from eventsourcing_core.projection import StopRequested
 

@@ -8,10 +8,10 @@ demo can run again on the same database.
 
 from __future__ import annotations
 
-from aggregates.inventory import InventoryItem
-from aggregates.order import Line, Order
-from aggregates.users import register_user
 from eventsourcing_core.repository import Repository
+from eventsourcing_core.samples.aggregates.inventory import InventoryItem
+from eventsourcing_core.samples.aggregates.order import Line, Order
+from eventsourcing_core.samples.aggregates.users import register_user
 from eventsourcing_core.store import EventStore
 
 

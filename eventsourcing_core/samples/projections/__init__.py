@@ -1,4 +1,4 @@
-"""Sample projections over the sample domains in ``aggregates/``.
+"""Sample projections over the sample domains in ``eventsourcing_core.samples.aggregates``.
 
 - ``UserDirectory``: users by id and by username, with email and status.
 - ``OrderSummary``: each order's status, lines and total; per user, orders and spend.
@@ -12,12 +12,16 @@ its batch's transaction.
 """
 
 from eventsourcing_core.projection import Projection
+from eventsourcing_core.samples.projections.inventory_allocation import InventoryAllocation
+from eventsourcing_core.samples.projections.inventory_levels import InventoryLevels
+from eventsourcing_core.samples.projections.order_summary import OrderSummary
+from eventsourcing_core.samples.projections.user_directory import UserDirectory
+from eventsourcing_core.samples.projections.welcome_email import (
+    EmailSender,
+    LoggingSender,
+    WelcomeEmail,
+)
 from eventsourcing_core.store import EventStore
-from projections.inventory_allocation import InventoryAllocation
-from projections.inventory_levels import InventoryLevels
-from projections.order_summary import OrderSummary
-from projections.user_directory import UserDirectory
-from projections.welcome_email import EmailSender, LoggingSender, WelcomeEmail
 
 
 def build(store: EventStore) -> list[Projection]:

@@ -8,6 +8,18 @@ def test_an_order_cannot_ship_before_payment() -> None:
 Every event, given or recorded, goes through the same serialization as the
 store (``to_data``, JSON, ``from_data``) before the aggregate or the assertion
 sees it, so a field that would not survive the store fails the domain test too.
+
+The package also ships what an application or a backend reuses in its own tests:
+
+- ``InMemoryProjectionRunner`` (``testing.projection_runner``): a projection
+  over an ``InMemoryEventStore``, no PostgreSQL;
+- ``testing.store_contract``: ``StoreContract`` and ``TransactionContract``,
+  test classes every event store must pass (subclass them, give a ``store``
+  fixture);
+- ``testing.projection_contract``: ``ProjectionRunnerContract``, the same for
+  projection runners.
+
+The contract modules import pytest (the ``testing`` extra); this module does not.
 """
 
 from __future__ import annotations
@@ -19,6 +31,9 @@ from typing import Generic, TypeVar
 
 from eventsourcing_core import serialization
 from eventsourcing_core.aggregate import Aggregate, DomainEvent
+from eventsourcing_core.testing.projection_runner import InMemoryProjectionRunner
+
+__all__ = ["InMemoryProjectionRunner", "Outcome", "Scenario", "given", "through_the_store"]
 
 A = TypeVar("A", bound=Aggregate)
 

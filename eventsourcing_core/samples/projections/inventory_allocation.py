@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from aggregates.inventory import InventoryItem
-from aggregates.order import Order
 from eventsourcing_core.errors import DomainError
 from eventsourcing_core.events import NewEvent, RecordedEvent
 from eventsourcing_core.projection import Projection, SqlSession, derived_event_id
 from eventsourcing_core.repository import Repository
+from eventsourcing_core.samples.aggregates.inventory import InventoryItem
+from eventsourcing_core.samples.aggregates.order import Order
 from eventsourcing_core.store import EventStore
 
 logger = logging.getLogger(__name__)

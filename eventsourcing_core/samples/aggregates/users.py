@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aggregates.user import User, Username, check_username
 from eventsourcing_core.repository import Repository, retry_on_conflict, save_all
+from eventsourcing_core.samples.aggregates.user import User, Username, check_username
 from eventsourcing_core.store import EventStore
 
 

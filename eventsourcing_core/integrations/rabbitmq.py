@@ -32,9 +32,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-import pika
-from pika.adapters.blocking_connection import BlockingChannel
-from pika.adapters.utils.connection_workflow import AMQPConnectorException
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -44,21 +41,34 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from eventsourcing_core.extras import missing_extra
+from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_EXCHANGE as DEFAULT_EXCHANGE
+from eventsourcing_core.integrations.rabbitmq_settings import DEFAULT_URL as DEFAULT_URL
+
+try:
+    import pika
+    from pika.adapters.blocking_connection import BlockingChannel
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
+except ImportError:  # pragma: no cover (the test runs without the extra in a subprocess)
+    raise missing_extra("rabbitmq", "pika") from None
+
 from eventsourcing_core import observe
 from eventsourcing_core.errors import MessageReturnedError, UnprocessableEventError
 from eventsourcing_core.events import RecordedEvent
+from eventsourcing_core.integrations.rabbitmq_confirms import (
+    ConfirmingPublisher,
+    Message,
+    ReturnedError,
+)
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
 from eventsourcing_core.postgres.projections import session_for
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.projection import Projection, SqlSession, StopRequested
-from eventsourcing_core.rabbitmq_confirms import ConfirmingPublisher, Message, ReturnedError
 from eventsourcing_core.typed_projection import lifted
 from eventsourcing_core.upcasting import Upcasters
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-DEFAULT_EXCHANGE = "escore.events"
 # What a broker that is down, restarting or dropping us raises: worth reconnecting for.
 _BROKER_ERRORS = (pika.exceptions.AMQPError, AMQPConnectorException, OSError)
 # What a message the broker can never take raises: no reconnect helps.
