@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -65,6 +65,40 @@ class PreparedEvent:
     data: str
     metadata: str
     timestamp: datetime
+
+
+class _PreparedEventBuilder:
+    """Builds a ``PreparedEvent`` without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` sets each of the six fields with an ``object.__setattr__``
+    call, paid for every event appended (callgrind: about 8k of the 36k client
+    instructions that preparing one event takes). Like ``events.metadata_of``: this
+    class has PreparedEvent's slots, fills them with plain assignments, then
+    becomes an ordinary frozen ``PreparedEvent``.
+    """
+
+    __slots__ = PreparedEvent.__slots__
+
+    def __init__(
+        self,
+        event_id: UUID,
+        event_type: str,
+        schema_version: int,
+        data: str,
+        metadata: str,
+        timestamp: datetime,
+    ) -> None:
+        self.event_id = event_id
+        self.event_type = event_type
+        self.schema_version = schema_version
+        self.data = data
+        self.metadata = metadata
+        self.timestamp = timestamp
+        self.__class__ = PreparedEvent  # type: ignore[assignment]
+
+
+_prepared_event: Callable[[UUID, str, int, str, str, datetime], PreparedEvent]
+_prepared_event = _PreparedEventBuilder  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,12 +237,39 @@ def _check_event_type(event_type: object) -> str:
 
 
 def _metadata_json(event: NewEvent) -> str:
-    if event.metadata == _NO_METADATA:
+    value = _metadata_object(event.metadata)
+    if value is None:
         return _NO_METADATA_JSON
     try:
-        return serialization.dumps(event.metadata.to_json())
+        return serialization.dumps(value)
     except SerializationError as exc:
         raise SerializationError(f"metadata of event {event.event_id} {exc}") from None
+
+
+def _metadata_object(metadata: Metadata) -> dict[str, object] | None:
+    """``metadata.to_json()`` (None for empty metadata), the ids left to orjson where it can.
+
+    orjson writes a ``UUID`` as ``str(uuid)`` does, in C; the two Python ``str``
+    calls, the headers copy and the dataclass comparison with empty metadata
+    were half of preparing an event (callgrind: 23.5k instructions for the
+    metadata of one event). Anything but plain ``Metadata`` of UUIDs and a dict
+    goes through ``to_json``.
+    """
+    correlation, causation, headers = (
+        metadata.correlation_id,
+        metadata.causation_id,
+        metadata.headers,
+    )
+    if (
+        type(metadata) is Metadata
+        and (correlation is None or type(correlation) is UUID)
+        and (causation is None or type(causation) is UUID)
+        and type(headers) is dict
+    ):
+        if correlation is None and causation is None and not headers:
+            return None
+        return {"correlation_id": correlation, "causation_id": causation, "headers": headers}
+    return None if metadata == _NO_METADATA else metadata.to_json()
 
 
 def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
@@ -234,13 +295,13 @@ def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
         data = serialization.dumps(event.data)
     except SerializationError as exc:
         raise SerializationError(f"{_describe_data(event, stream_id)} {exc}") from None
-    return PreparedEvent(
-        event_id=event.event_id,
-        event_type=event_type,
-        schema_version=event.schema_version,
-        data=data,
-        metadata=_metadata_json(event),
-        timestamp=event.timestamp,
+    return _prepared_event(
+        event.event_id,
+        event_type,
+        event.schema_version,
+        data,
+        _metadata_json(event),
+        event.timestamp,
     )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -20,8 +23,17 @@ from eventsourcing_core import (
     NewEvent,
     SerializationError,
     StreamAppend,
+    serialization,
 )
-from eventsourcing_core.validation import MAX_BATCH_SIZE, MAX_BIGINT, MAX_INTEGER, MAX_NAME_LENGTH
+from eventsourcing_core.events import NO_METADATA
+from eventsourcing_core.validation import (
+    MAX_BATCH_SIZE,
+    MAX_BIGINT,
+    MAX_INTEGER,
+    MAX_NAME_LENGTH,
+    PreparedEvent,
+    prepare_append,
+)
 from tests.helpers import numbered
 from tests.workers import wait_until
 
@@ -237,3 +249,41 @@ def test_a_malformed_checkpoint_string_is_refused() -> None:
         Checkpoint.parse("12-34")
     with pytest.raises(InvalidArgumentError, match="'²:1'"):
         Checkpoint.parse("²:1")
+
+
+class _TaggedMetadata(Metadata):
+    """A subclass whose JSON the store must take from its own ``to_json``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "tagged": True}
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        Metadata(),
+        NO_METADATA,
+        Metadata(correlation_id=uuid4()),
+        Metadata(causation_id=uuid4()),
+        Metadata(uuid4(), uuid4(), {"user": "alice", "trace": [1, 2.5, None]}),
+        Metadata(headers=MappingProxyType({"user": "bob"})),
+        _TaggedMetadata(uuid4(), None, {"x": 1}),
+    ],
+    ids=repr,
+)
+def test_metadata_is_stored_as_its_to_json_says(metadata: Metadata) -> None:
+    [prepared] = prepare_append("order-1", [NewEvent("Placed", {}, metadata=metadata)], 0).events
+
+    assert prepared.metadata == serialization.dumps(metadata.to_json())
+
+
+def test_a_prepared_event_is_an_ordinary_frozen_prepared_event() -> None:
+    event = NewEvent("Placed", {"total": 3})
+    [prepared] = prepare_append("order-1", [event], 0).events
+
+    assert type(prepared) is PreparedEvent
+    assert prepared == PreparedEvent(
+        event.event_id, "Placed", 1, '{"total":3}', prepared.metadata, event.timestamp
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        prepared.data = "{}"  # type: ignore[misc]

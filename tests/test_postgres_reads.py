@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import pickle
 import time
+from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
 import pytest
 
 from eventsourcing_core import NO_STREAM, Metadata, NewEvent, PostgresEventStore, RecordedEvent
 from eventsourcing_core.events import NO_METADATA
+from eventsourcing_core.postgres.rows import collector_paused
 
 pytestmark = pytest.mark.postgres
 
@@ -97,3 +100,39 @@ def test_filtered_reads_of_several_values_build_the_same_events(
     assert merged == log
     assert by_type == log
     assert [event.metadata for event in log] == [everything, NO_METADATA]
+
+
+def test_a_read_leaves_the_garbage_collector_as_it_found_it(pg_store: PostgresEventStore) -> None:
+    pg_store.append("order-1", [NewEvent("Placed", {"total": 3})], NO_STREAM)
+    assert gc.isenabled()
+
+    pg_store.read_stream("order-1")
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        pg_store.read_all()
+        assert not gc.isenabled(), "a read enabled a collector the application had disabled"
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_enable_the_collector_when_the_last_one_ends() -> None:
+    first, second = collector_paused(), collector_paused()
+    first.__enter__()
+    second.__enter__()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled(), "enabled while another page was still being built"
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+def test_reads_from_many_threads_leave_the_collector_enabled(pg_store: PostgresEventStore) -> None:
+    pg_store.append("order-1", [NewEvent("Placed", {"n": n}) for n in range(50)], NO_STREAM)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(lambda _: len(pg_store.read_stream("order-1")), range(200)))
+
+    assert counts == [50] * 200
+    assert gc.isenabled()

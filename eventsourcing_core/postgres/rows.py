@@ -6,7 +6,10 @@ and was most of a read's Python, so it is kept to as few steps as possible.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 import orjson
@@ -18,6 +21,40 @@ from eventsourcing_core.events import NO_METADATA, RecordedEvent, metadata_of
 def recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:
     """The row factory of event reads: each row of ``EVENT_COLUMNS`` as a ``RecordedEvent``."""
     return cast(RowMaker[RecordedEvent], _EventRow)
+
+
+_collector_lock = threading.Lock()
+_collector_pauses = 0
+_collector_was_enabled = False
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a page of rows is built.
+
+    A page of 1,000 events allocates about 7,000 objects the collector tracks
+    (each event, its metadata, its UUIDs, its data and headers dicts), so it
+    runs about ten times per page, walking objects that cannot be garbage yet:
+    a fifth of a read's client instructions (callgrind). None of these objects
+    forms a reference cycle, so no collection could free anything before the
+    page is built; afterwards the collector runs as usual, counting these
+    allocations. Nested and concurrent pauses (threads) share one count: the
+    collector is enabled again when the last one ends, and only if it was
+    enabled when the first began.
+    """
+    global _collector_pauses, _collector_was_enabled
+    with _collector_lock:
+        if _collector_pauses == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _collector_pauses += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector_pauses -= 1
+            if _collector_pauses == 0 and _collector_was_enabled:
+                gc.enable()
 
 
 class _EventRow:

@@ -1,0 +1,1 @@
+DROP FUNCTION {schema}.read_bound(pg_snapshot);
