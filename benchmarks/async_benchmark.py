@@ -1,6 +1,6 @@
 """The asyncio store against the sync store and raw psycopg async, same run, rounds interleaved.
 
-Run: ``python -m benchmarks.async_benchmark [--dsn DSN] [--quick] [--json]``
+Run: ``python -m benchmarks.async_benchmark [--dsn DSN] [--quick] [--json] [--loop uvloop]``
 
 Workloads (1 event per append, each writer on its own streams at exact versions,
 the store benchmark's event and metadata):
@@ -94,11 +94,21 @@ def raw_async_append(pool: AsyncPool, statements: Statements, streams: StreamVer
     return step
 
 
+def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The standard event loop, or uvloop's (what uvicorn runs on when it is installed)."""
+    if kind == "asyncio":
+        return None
+    import uvloop
+
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 class Loop:
     """The benchmark's one event loop: async sides are opened and measured on it."""
 
-    def __init__(self) -> None:
-        self._runner = asyncio.Runner()
+    def __init__(self, kind: str = "asyncio") -> None:
+        self._runner = asyncio.Runner(loop_factory=_loop_factory(kind))
 
     def run(self, coroutine: Any) -> Any:
         return self._runner.run(coroutine)
@@ -250,15 +260,15 @@ async def _raw_pool(dsn: str, size: int) -> AsyncPool:
 
 
 @contextmanager
-def _opened(dsn: str) -> Iterator[tuple[str, Loop, ExitStack]]:
+def _opened(dsn: str, loop_kind: str) -> Iterator[tuple[str, Loop, ExitStack]]:
     with fresh_database(dsn, "escore_async_bench") as bench, ExitStack() as stack:
-        loop = Loop()
+        loop = Loop(loop_kind)
         stack.callback(loop.close)
         yield bench, loop, stack
 
 
 def run(args: argparse.Namespace, plan: Plan) -> Report:
-    with _opened(args.dsn) as (bench, loop, stack):
+    with _opened(args.dsn, args.loop) as (bench, loop, stack):
         with psycopg.connect(bench) as conn:
             facts = machine_facts(conn)
         results = [
@@ -268,12 +278,31 @@ def run(args: argparse.Namespace, plan: Plan) -> Report:
         cpu = bench_cpu(bench, loop, stack, plan)
     table = Table("workload", (RAW, SYNC, ASYNC), RAW, results=results)
     costs = Table("cost", (RAW_SYNC, SYNC, RAW, ASYNC), SYNC, unit="us CPU", results=[cpu])
-    note = "single: the target is a rate >= 0.91x the sync store's, i.e. a cost <= 1.1x"
-    return Report(facts, plan, [table, costs], [note])
+    notes = [
+        "single: the target is a rate >= 0.91x the sync store's, i.e. a cost <= 1.1x",
+        f"event loop: {args.loop}",
+    ]
+    return Report(facts, plan, [table, costs], notes)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli(__doc__.splitlines()[0] if __doc__ else None, run, full=FULL, quick=QUICK, argv=argv)
+    return cli(
+        __doc__.splitlines()[0] if __doc__ else None,
+        run,
+        full=FULL,
+        quick=QUICK,
+        argv=argv,
+        add_arguments=_add_arguments,
+    )
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop the async sides run on (uvloop: pip install uvloop)",
+    )
 
 
 if __name__ == "__main__":
