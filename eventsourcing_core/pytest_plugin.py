@@ -12,6 +12,13 @@ Enable it in your ``conftest.py`` (it is not loaded unless asked for)::
         ...
         escore_run_projection(UserDirectory())      # applies every event up to the head
 
+    def test_registering_from_async_code(escore_open_async_store):
+        async def scenario():
+            async with escore_open_async_store() as store:   # on the running loop
+                users = AsyncRepository(store, User)
+                ...
+        asyncio.run(scenario())        # or an async test under pytest-asyncio/anyio
+
 The server is ``ESCORE_TEST_DSN`` if set, else PostgreSQL at 127.0.0.1:5432
 (user ``postgres``) if it answers, else the embedded server (the ``embedded``
 extra). Each test gets its own database, cloned from a template migrated once
@@ -24,7 +31,8 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +48,7 @@ from eventsourcing_core.memory import InMemoryEventStore
 from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
 from eventsourcing_core.postgres.schema import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.store import PostgresEventStore
+from eventsourcing_core.postgres.store_async import AsyncPostgresEventStore
 from eventsourcing_core.projection import Projection
 
 # The contract suites' assertions read as pytest's when they fail: this runs
@@ -50,6 +59,7 @@ MACHINE_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 _database_numbers = itertools.count(1)
 
 RunProjection = Callable[[Projection], ProjectionStatus]
+OpenAsyncStore = Callable[[], AbstractAsyncContextManager[AsyncPostgresEventStore]]
 
 
 @dataclass(frozen=True)
@@ -156,6 +166,26 @@ def escore_store(escore_dsn: str) -> Iterator[PostgresEventStore]:
         escore_dsn, schema=test_schema(), max_size=20, notify=False
     ) as store:
         yield store
+
+
+@pytest.fixture
+def escore_open_async_store(escore_dsn: str) -> OpenAsyncStore:
+    """Opens an asyncio store on the test's own database: ``async with open() as store``.
+
+    A function rather than the store, because an async store belongs to the event
+    loop that opened it: open it on the loop the test runs (``asyncio.run``,
+    pytest-asyncio or anyio alike). It is closed when the ``async with`` ends.
+    """
+
+    @asynccontextmanager
+    async def open_store() -> AsyncIterator[AsyncPostgresEventStore]:
+        store = await AsyncPostgresEventStore.connect(
+            escore_dsn, schema=test_schema(), max_size=20, notify=False
+        )
+        async with store:
+            yield store
+
+    return open_store
 
 
 @pytest.fixture

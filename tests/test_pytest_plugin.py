@@ -9,11 +9,19 @@ import textwrap
 from pathlib import Path
 
 APP_TESTS = """
+import asyncio
 from dataclasses import dataclass
 
 import pytest
 
-from eventsourcing_core import Aggregate, DomainEvent, NewEvent, Repository, evolves
+from eventsourcing_core import (
+    Aggregate,
+    AsyncRepository,
+    DomainEvent,
+    NewEvent,
+    Repository,
+    evolves,
+)
 from eventsourcing_core.projection import Projection
 
 pytest_plugins = ["eventsourcing_core.pytest_plugin"]
@@ -61,6 +69,19 @@ def store(request):
     )
 
 
+def test_an_async_store_opens_on_the_test_database(escore_open_async_store, escore_store):
+    async def scenario():
+        async with escore_open_async_store() as store:
+            tallies = AsyncRepository(store, Tally)
+            tally = tallies.new("7")
+            tally.record(Tallied(3))
+            await tallies.save(tally)
+            return (await tallies.load("7")).total
+
+    assert asyncio.run(scenario()) == 3
+    assert [e.stream_id for e in escore_store.read_stream("tally-7")] == ["tally-7"]
+
+
 def test_an_aggregate_round_trips_through_each_store(store):
     tallies = Repository(store, Tally)
     tally = tallies.new("1")
@@ -101,4 +122,4 @@ def test_an_application_gets_databases_stores_and_projection_runs_from_the_plugi
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 passed" in done.stdout
+    assert "5 passed" in done.stdout
