@@ -28,6 +28,7 @@ from eventsourcing_core.errors import (
     SchemaNotReadyError,
     TransactionConflictError,
 )
+from eventsourcing_core.crypto import has_personal
 from eventsourcing_core.events import (
     AppendResult,
     CategoryInfo,
@@ -39,6 +40,7 @@ from eventsourcing_core.migrate import DEFAULT_SCHEMA
 from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
+from eventsourcing_core.postgres.keys import KeyRing
 from eventsourcing_core.postgres.liveness import (
     ReadBound,
     RunningTransaction,
@@ -64,7 +66,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0006"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
@@ -89,6 +91,7 @@ class PostgresEventStore(EventStore):
         self._owns_pool = owns_pool
         self._statements = Statements.for_schema(check_schema(schema))
         self._retry = RetryPolicy(pool)
+        self._keys = KeyRing(self._statements.schema)
         conninfo = pool.conninfo
         dsn = conninfo() if callable(conninfo) else conninfo
         self._notifier = Notifier(dsn, schema) if notify else None
@@ -143,6 +146,11 @@ class PostgresEventStore(EventStore):
     def statements(self) -> Statements:
         """The store's SQL statements, rendered for its schema."""
         return self._statements
+
+    @property
+    def keys(self) -> KeyRing:
+        """The subject keys of crypto-shredding (see ``keys.py``)."""
+        return self._keys
 
     @property
     def schema(self) -> str:
@@ -208,7 +216,7 @@ class PostgresEventStore(EventStore):
         """A transaction on one pooled connection; ``connection`` is there for your own writes."""
         try:
             with self._pool.connection() as conn, conn.transaction():
-                transaction = PostgresTransaction(conn, self._statements)
+                transaction = PostgresTransaction(conn, self._statements, self._keys)
                 yield transaction
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
@@ -220,6 +228,7 @@ class PostgresEventStore(EventStore):
         # two multi-stream appends that cross never deadlock; results come back
         # in the caller's order. The stable sort keeps one stream's parts in order.
         order = sorted(range(len(appends)), key=lambda index: appends[index].stream_id)
+        appends = self._sealed(appends)
 
         def attempt(*, fast: bool) -> list[AppendResult]:
             with self._pool.connection() as conn:
@@ -247,6 +256,23 @@ class PostgresEventStore(EventStore):
         results = self._run_conflicting(run)
         self._committed()
         return results
+
+    def _sealed(self, appends: list[PreparedAppend]) -> list[PreparedAppend]:
+        if not has_personal(appends):
+            return appends
+
+        def seal() -> list[PreparedAppend]:
+            with self._pool.connection() as conn:
+                return self._keys.seal(conn, appends)
+
+        return self._run(seal)
+
+    def _forget_subject(self, subject: str) -> bool:
+        def forget() -> bool:
+            with self._pool.connection() as conn:
+                return self._keys.forget(conn, subject)
+
+        return self._run(forget)
 
     def _run_conflicting(self, operation: Callable[[], T]) -> T:
         """``_run``, again after a deadlock, serialization failure or lock timeout.
@@ -389,7 +415,7 @@ class PostgresEventStore(EventStore):
         def fetch() -> list[RecordedEvent]:
             with self._pool.connection() as conn:
                 cursor = conn.cursor(row_factory=recorded_event_row)
-                return cursor.execute(query, params).fetchall()
+                return self._keys.open(conn, cursor.execute(query, params).fetchall())
 
         return self._run(fetch)
 
@@ -408,12 +434,19 @@ class PostgresTransaction(StoreTransaction):
     as with the in-memory store.
     """
 
-    def __init__(self, connection: psycopg.Connection[Any], statements: Statements) -> None:
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        statements: Statements,
+        keys: KeyRing | None = None,
+    ) -> None:
         self.connection = connection
         self._statements = statements
+        self._keys = keys or KeyRing(statements.schema)
 
     def _append(self, append: PreparedAppend) -> AppendResult:
         try:
+            append = self._keys.seal(self.connection, [append])[0]
             try:
                 with self.connection.transaction():
                     return append_to_stream(self.connection, self._statements, append)
