@@ -124,7 +124,8 @@ def _sealed(event: PreparedEvent, keys: Mapping[str, SubjectKey]) -> PreparedEve
 def seal(event: PreparedEvent, key: SubjectKey) -> PreparedEvent:
     """``event`` with its personal fields encrypted under ``key`` (its subject's)."""
     personal = event.personal
-    assert personal is not None and personal.subject == key.subject
+    assert personal is not None
+    assert personal.subject == key.subject
     data = serialization.loads(event.data)
     plaintext = serialization.dumps({name: data.pop(name) for name in personal.fields}).encode()
     nonce = _nonce(key, event.event_id, plaintext)

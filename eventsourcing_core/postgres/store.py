@@ -21,6 +21,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
+from eventsourcing_core.crypto import has_personal
 from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import (
     DatabaseUnavailableError,
@@ -28,7 +29,6 @@ from eventsourcing_core.errors import (
     SchemaNotReadyError,
     TransactionConflictError,
 )
-from eventsourcing_core.crypto import has_personal
 from eventsourcing_core.events import (
     AppendResult,
     CategoryInfo,
