@@ -174,7 +174,7 @@ class _Session:
         query = self._store.statements.read_stream_forward
         cursor = self._connection.cursor(row_factory=recorded_event_row)
         return self._store.keys.open(
-            self._connection, cursor.execute(query, (stream_id, 1, None)).fetchall()
+            self._connection, cursor.execute(query, (stream_id, stream_id, 1, None)).fetchall()
         )
 
     def mark_processed(self, handler: str, event_id: UUID) -> bool:

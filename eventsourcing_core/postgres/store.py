@@ -41,6 +41,7 @@ from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
 from eventsourcing_core.postgres.keys import KeyRing
+from eventsourcing_core.postgres.lifecycle import StreamLifecycle
 from eventsourcing_core.postgres.liveness import (
     ReadBound,
     RunningTransaction,
@@ -92,6 +93,8 @@ class PostgresEventStore(EventStore):
         self._statements = Statements.for_schema(check_schema(schema))
         self._retry = RetryPolicy(pool)
         self._keys = KeyRing(self._statements.schema)
+        self.lifecycle = StreamLifecycle(self)
+        """Stream delete, truncate and archive (see ``lifecycle.py``); the owner role's."""
         conninfo = pool.conninfo
         dsn = conninfo() if callable(conninfo) else conninfo
         self._notifier = Notifier(dsn, schema) if notify else None
@@ -300,7 +303,19 @@ class PostgresEventStore(EventStore):
         else:
             query = self._statements.read_stream_forward
             start = 1 if from_version is None else from_version
-        return self._fetch_events(query, (stream_id, start, limit))
+        return self._fetch_events(query, (stream_id, stream_id, start, limit))
+
+    def delete_stream(self, stream_id: str) -> int:
+        """Soft-delete a stream (``lifecycle.delete_stream``); its kept version."""
+        return self.lifecycle.delete_stream(stream_id)
+
+    def truncate_stream(self, stream_id: str, before_version: int) -> int:
+        """Make the stream's reads start at ``before_version`` (``lifecycle.truncate_stream``)."""
+        return self.lifecycle.truncate_stream(stream_id, before_version)
+
+    def stream_exists(self, stream_id: str) -> bool:
+        """Whether the stream has events that reads return (a deleted one has none)."""
+        return self.lifecycle.stream_exists(stream_id)
 
     def _stream_version(self, stream_id: str) -> int:
         row = self.fetch_one(self._statements.stream_version, (stream_id,))
@@ -410,6 +425,10 @@ class PostgresEventStore(EventStore):
                 return conn.execute(query, params).fetchall()
 
         return self._run(fetch)
+
+    def fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
+        """Run a query of ``EVENT_COLUMNS`` and return its events, personal fields opened."""
+        return self._fetch_events(query, params)
 
     def _fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
         def fetch() -> list[RecordedEvent]:
