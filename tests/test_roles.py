@@ -31,7 +31,7 @@ class Roles:
 
 
 def _as(dsn: str, role: str) -> str:
-    return make_conninfo(**{**conninfo_to_dict(dsn), "user": role})
+    return make_conninfo(dsn, user=role)
 
 
 @pytest.fixture
@@ -107,13 +107,12 @@ def test_the_database_refuses_the_application_role_everything_else(
 def test_lifecycle_operations_are_the_owner_roles(roles: Roles) -> None:
     with PostgresEventStore.connect(roles.app_dsn, notify=False) as app:
         app.append("order-1", numbered(2), NO_STREAM)
-        for operation in (
-            lambda: app.delete_stream("order-1"),
-            lambda: app.truncate_stream("order-1", 2),
-            lambda: app.lifecycle.archive(),
-        ):
-            with pytest.raises(PermissionDeniedError, match="owner role"):
-                operation()
+        with pytest.raises(PermissionDeniedError, match="owner role"):
+            app.delete_stream("order-1")
+        with pytest.raises(PermissionDeniedError, match="owner role"):
+            app.truncate_stream("order-1", 2)
+        with pytest.raises(PermissionDeniedError, match="owner role"):
+            app.lifecycle.archive()
 
     with PostgresEventStore.connect(roles.owner_dsn, notify=False) as owner:
         assert owner.delete_stream("order-1") == 2
