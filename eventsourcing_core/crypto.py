@@ -13,8 +13,8 @@ Everything else stays plain JSON. Reads put the fields back; once the
 subject's key is gone (``store.forget(subject)``) each of them reads as
 ``REDACTED`` instead, on every read path, and nothing fails.
 
-The nonce is synthetic (an HMAC of the event id and the plaintext under a key
-derived from the subject's key), so sealing the same event twice gives the
+The nonce is synthetic (a keyed SHA-256 of the event id and the plaintext, under
+a key derived from the subject's key), so sealing the same event twice gives the
 same bytes: an idempotent retry of an append still matches the recorded
 event, and two different plaintexts never share a nonce. The ciphertext is
 bound to its event and subject (AES-GCM associated data), so it cannot be
@@ -29,12 +29,13 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import hmac
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID, uuid4
+
+import orjson
 
 from eventsourcing_core import serialization
 from eventsourcing_core.events import RecordedEvent
@@ -82,7 +83,9 @@ def _associated_data(event_id: UUID, subject: str) -> bytes:
 
 def _nonce(key: SubjectKey, event_id: UUID, plaintext: bytes) -> bytes:
     nonce_key = hashlib.sha256(_NONCE_LABEL + key.secret).digest()
-    return hmac.new(nonce_key, event_id.bytes + plaintext, hashlib.sha256).digest()[:_NONCE_BYTES]
+    # A keyed SHA-256 (key first, fixed length) as the PRF: the nonce need only be
+    # unique per key and plaintext; hmac.digest cost 6 us of a 30 us seal.
+    return hashlib.sha256(nonce_key + event_id.bytes + plaintext).digest()[:_NONCE_BYTES]
 
 
 # -- appending -----------------------------------------------------------------
@@ -126,8 +129,10 @@ def seal(event: PreparedEvent, key: SubjectKey) -> PreparedEvent:
     personal = event.personal
     assert personal is not None
     assert personal.subject == key.subject
-    data = serialization.loads(event.data)
-    plaintext = serialization.dumps({name: data.pop(name) for name in personal.fields}).encode()
+    # The data was checked and written by ``serialization.dumps`` already, so
+    # plain orjson is enough to take it apart and put it back together.
+    data = orjson.loads(event.data)
+    plaintext = orjson.dumps({name: data.pop(name) for name in personal.fields})
     nonce = _nonce(key, event.event_id, plaintext)
     sealed = _cipher(key).encrypt(
         nonce, plaintext, _associated_data(event.event_id, personal.subject)
@@ -135,10 +140,17 @@ def seal(event: PreparedEvent, key: SubjectKey) -> PreparedEvent:
     data[SEALED_FIELD] = {
         "subject": personal.subject,
         "key_id": str(key.key_id),
-        "fields": list(personal.fields),
+        "fields": personal.fields,
         "sealed": base64.b64encode(nonce + sealed).decode("ascii"),
     }
-    return dataclasses.replace(event, data=serialization.dumps(data), personal=None)
+    return PreparedEvent(
+        event_id=event.event_id,
+        event_type=event.event_type,
+        schema_version=event.schema_version,
+        data=orjson.dumps(data).decode(),
+        metadata=event.metadata,
+        timestamp=event.timestamp,
+    )
 
 
 # -- reading -------------------------------------------------------------------
@@ -160,36 +172,65 @@ def sealed_subjects(events: Iterable[RecordedEvent]) -> set[str]:
 
 def open_events(events: list[RecordedEvent], keys: Mapping[str, SubjectKey]) -> list[RecordedEvent]:
     """The events with personal fields decrypted, or ``REDACTED`` where no key opens them."""
-    return [_opened(event, keys) if SEALED_FIELD in event.data else event for event in events]
+    opener = _Opener(keys)
+    return [opener.opened(event) if SEALED_FIELD in event.data else event for event in events]
 
 
-def _opened(event: RecordedEvent, keys: Mapping[str, SubjectKey]) -> RecordedEvent:
-    data = dict(event.data)
-    envelope = data.pop(SEALED_FIELD)
-    data.update(_personal_fields(event.event_id, envelope, keys))
-    return dataclasses.replace(event, data=data)
+class _Opener:
+    """Opens one page's envelopes, building each subject's cipher once."""
+
+    def __init__(self, keys: Mapping[str, SubjectKey]) -> None:
+        self._keys = keys
+        self._ciphers: dict[str, tuple[str, AESGCM]] = {}
+
+    def opened(self, event: RecordedEvent) -> RecordedEvent:
+        data = dict(event.data)
+        envelope = data.pop(SEALED_FIELD)
+        data.update(self._fields(event.event_id, envelope))
+        return _with_data(event, data)
+
+    def _fields(self, event_id: UUID, envelope: Any) -> dict[str, Any]:
+        """The decrypted fields of one envelope; all ``REDACTED`` unless its own key opens it."""
+        from cryptography.exceptions import InvalidTag
+
+        subject = str(envelope.get("subject"))
+        cipher = self._cipher(subject)
+        if cipher is None or cipher[0] != envelope.get("key_id"):
+            return dict.fromkeys(map(str, envelope.get("fields", ())), REDACTED)
+        try:
+            raw = base64.b64decode(envelope["sealed"])
+            plaintext = cipher[1].decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated_data(event_id, subject)
+            )
+        except (InvalidTag, ValueError, KeyError, TypeError):
+            return dict.fromkeys(map(str, envelope.get("fields", ())), REDACTED)
+        opened: dict[str, Any] = serialization.loads(plaintext)
+        return opened
+
+    def _cipher(self, subject: str) -> tuple[str, AESGCM] | None:
+        cipher = self._ciphers.get(subject)
+        if cipher is None:
+            key = self._keys.get(subject)
+            if key is None:
+                return None
+            cipher = self._ciphers[subject] = (str(key.key_id), _cipher(key))
+        return cipher
 
 
-def _personal_fields(
-    event_id: UUID, envelope: Any, keys: Mapping[str, SubjectKey]
-) -> dict[str, Any]:
-    """The decrypted fields of one envelope; all ``REDACTED`` unless its own key opens it."""
-    names = [str(name) for name in envelope.get("fields", ())]
-    redacted = dict.fromkeys(names, REDACTED)
-    key = keys.get(str(envelope.get("subject")))
-    if key is None or str(key.key_id) != envelope.get("key_id"):
-        return redacted
-    from cryptography.exceptions import InvalidTag
+class _Rebuilt:
+    """RecordedEvent's slots, filled by plain assignment (as ``rows._EventRow`` does)."""
 
-    try:
-        raw = base64.b64decode(envelope["sealed"])
-        plaintext = _cipher(key).decrypt(
-            raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated_data(event_id, key.subject)
-        )
-    except (InvalidTag, ValueError, KeyError, TypeError):
-        return redacted
-    opened: dict[str, Any] = serialization.loads(plaintext)
-    return opened
+    __slots__ = RecordedEvent.__slots__
+
+
+def _with_data(event: RecordedEvent, data: dict[str, Any]) -> RecordedEvent:
+    """A copy of ``event`` with other data: ``dataclasses.replace`` cost 8 us an event."""
+    copy = _Rebuilt.__new__(_Rebuilt)
+    for name in _Rebuilt.__slots__:
+        setattr(copy, name, getattr(event, name))
+    copy.data = data  # type: ignore[attr-defined]
+    copy.__class__ = RecordedEvent  # type: ignore[assignment]
+    return cast(RecordedEvent, copy)
 
 
 def is_redacted(value: object) -> bool:

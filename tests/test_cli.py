@@ -140,7 +140,20 @@ def test_a_usage_error_exits_with_2() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["migrate"], ["streams"], ["stream", "show"], ["append"], ["embedded"]]
+    "command",
+    [
+        [],
+        ["migrate"],
+        ["streams"],
+        ["stream", "show"],
+        ["append"],
+        ["embedded"],
+        ["stream", "delete"],
+        ["stream", "truncate"],
+        ["stream", "archive"],
+        ["forget"],
+        ["roles"],
+    ],
 )
 def test_every_command_has_help_with_examples(command: list[str]) -> None:
     out = ok(*command, "--help")

@@ -20,17 +20,34 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 StoreCommand = Callable[[argparse.Namespace, PostgresEventStore], None]
+# main._command: a sub-command with its summary and examples.
+Command = Callable[..., argparse.ArgumentParser]
 
 
-def add_stream_actions(actions: Subparsers, with_store: Callable[[StoreCommand], Any]) -> None:
+def add_stream_actions(
+    actions: Subparsers, command: Command, with_store: Callable[[StoreCommand], Any]
+) -> None:
     """``stream delete|truncate|archive`` under the ``stream`` command group."""
-    delete = actions.add_parser("delete", help="Soft-delete a stream (the owner role's).")
+    delete = command(
+        actions,
+        "delete",
+        "Soft-delete a stream: it reads as not found, its events stay in the global log.",
+        "  escore stream delete order-42\n  escore stream delete order-42 --yes",
+    )
     delete.add_argument("stream")
-    truncate = actions.add_parser("truncate", help="Make a stream's reads start at a version.")
+    truncate = command(
+        actions,
+        "truncate",
+        "Make a stream's reads start at a version.",
+        "  escore stream truncate order-42 --before 100 --yes",
+    )
     truncate.add_argument("stream")
     truncate.add_argument("--before", type=int, required=True, help="the first version kept")
-    archive = actions.add_parser(
-        "archive", help="Move hidden events of deleted/truncated streams to the archive."
+    archive = command(
+        actions,
+        "archive",
+        "Move the events of deleted or truncated streams to the archive table.",
+        "  escore stream archive --yes\n  escore stream archive order-42 --yes",
     )
     archive.add_argument("stream", nargs="?", help="one stream (default: every stream)")
     for sub, run in ((delete, run_delete), (truncate, run_truncate), (archive, run_archive)):
@@ -38,16 +55,24 @@ def add_stream_actions(actions: Subparsers, with_store: Callable[[StoreCommand],
         sub.set_defaults(run=with_store(run))
 
 
-def add_commands(commands: Subparsers, with_store: Callable[[StoreCommand], Any]) -> None:
+def add_commands(
+    commands: Subparsers, command: Command, with_store: Callable[[StoreCommand], Any]
+) -> None:
     """``forget SUBJECT`` and ``roles OWNER APP``."""
-    forget = commands.add_parser(
-        "forget", help="Erase a subject's personal data: destroy its key (crypto-shredding)."
+    forget = command(
+        commands,
+        "forget",
+        "Erase a subject's personal data: destroy its key (crypto-shredding).",
+        "  escore forget 7\n  escore forget 7 --yes",
     )
     forget.add_argument("subject", help="the subject id the events name (e.g. a user id)")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     forget.set_defaults(run=with_store(run_forget))
-    roles = commands.add_parser(
-        "roles", help="Create the owner and application roles and their grants (as a superuser)."
+    roles = command(
+        commands,
+        "roles",
+        "Create the owner and application roles and their grants (as a superuser).",
+        "  escore --dsn postgresql://postgres@db/app roles escore_owner escore_app",
     )
     roles.add_argument("owner", help="owns the schema; runs migrations and lifecycle functions")
     roles.add_argument("app", help="appends, reads, runs projections and forget")
