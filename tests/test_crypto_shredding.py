@@ -295,3 +295,26 @@ def test_racing_first_appends_for_one_subject_share_one_key(dsn: str) -> None:
 def test_user_registered_declares_the_email_personal() -> None:
     assert UserRegistered.personal_fields == ("email",)
     assert UserRegistered("alice", EMAIL).personal_data("7") == PersonalData("7", ("email",))
+
+
+def test_personal_fields_in_a_callers_transaction(store: EventStore) -> None:
+    with store.transaction() as tx:
+        tx.append("user-7", [registered()], NO_STREAM)
+
+    assert store.read_stream("user-7")[0].data["email"] == EMAIL
+
+
+def test_a_key_made_in_a_rolled_back_transaction_is_not_used_afterwards(
+    store: EventStore,
+) -> None:
+    def append_then_fail() -> None:
+        with store.transaction() as tx:
+            tx.append("user-7", [registered()], NO_STREAM)
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        append_then_fail()
+
+    store.append("user-7", [registered(email="after@example.com")], NO_STREAM)
+
+    assert store.read_stream("user-7")[0].data["email"] == "after@example.com"

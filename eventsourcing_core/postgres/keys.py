@@ -76,15 +76,20 @@ class KeyRing:
         self._lock = threading.Lock()
 
     def seal(
-        self, conn: psycopg.Connection[Any], appends: list[PreparedAppend]
+        self, conn: psycopg.Connection[Any], appends: list[PreparedAppend], *, remember: bool = True
     ) -> list[PreparedAppend]:
-        """The appends with their personal fields sealed (keys made on ``conn`` if new)."""
+        """The appends with their personal fields sealed (keys made on ``conn`` if new).
+
+        ``remember=False`` inside a caller's transaction: a key made there is
+        cached only once committed, and that transaction may still roll back.
+        """
         if not crypto.has_personal(appends):
             return appends
-        return crypto.seal_appends(appends, self.for_append(conn, crypto.subjects_of(appends)))
+        keys = self.for_append(conn, crypto.subjects_of(appends), remember=remember)
+        return crypto.seal_appends(appends, keys)
 
     def for_append(
-        self, conn: psycopg.Connection[Any], subjects: set[str]
+        self, conn: psycopg.Connection[Any], subjects: set[str], *, remember: bool = True
     ) -> dict[str, SubjectKey]:
         """Each subject's key: from the cache, else the table's, else a new one."""
         with self._lock:
@@ -99,7 +104,8 @@ class KeyRing:
                 "key_ids": [key.key_id for key in offered],
                 "secrets": [key.secret for key in offered],
             }
-            found = self._remember(conn.execute(self._ensure, params).fetchall())
+            rows = conn.execute(self._ensure, params).fetchall()
+            found = self._remember(rows) if remember else _keys_of(rows)
             keys.update(found)
             missing = [subject for subject in missing if subject not in found]
         if missing:
@@ -132,7 +138,7 @@ class KeyRing:
                 self._cache.pop(subject, None)
 
     def _remember(self, rows: list[tuple[Any, ...]]) -> dict[str, SubjectKey]:
-        keys = {row[0]: SubjectKey(row[0], row[1], bytes(row[2])) for row in rows}
+        keys = _keys_of(rows)
         with self._lock:
             for subject, key in keys.items():
                 if self._cache.get(subject, key) != key:
@@ -143,3 +149,7 @@ class KeyRing:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[subject] = key
         return keys
+
+
+def _keys_of(rows: list[tuple[Any, ...]]) -> dict[str, SubjectKey]:
+    return {row[0]: SubjectKey(row[0], row[1], bytes(row[2])) for row in rows}

@@ -465,7 +465,7 @@ class PostgresTransaction(StoreTransaction):
 
     def _append(self, append: PreparedAppend) -> AppendResult:
         try:
-            append = self._keys.seal(self.connection, [append])[0]
+            append = self._keys.seal(self.connection, [append], remember=False)[0]
             try:
                 with self.connection.transaction():
                     return append_to_stream(self.connection, self._statements, append)
