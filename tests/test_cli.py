@@ -181,7 +181,7 @@ def test_the_demo_plays_the_stories_and_can_run_again(empty_dsn: str) -> None:
     assert "bob@example.com" in erased.split("after `escore forget")[0]
     assert "bob@example.com" not in erased.split("after `escore forget")[1]
     assert "user directory email: [redacted]" in erased
-    stock = first.split("inventory levels:")[1].split("streams written:")[0]
+    stock = first.split("inventory levels:")[1].split("personal data:")[0]
     assert [line.split()[1] for line in stock.strip().splitlines()[1:]] == ["8", "50"]
     status = ok("--dsn", empty_dsn, "projections", "status")
     assert "failed" not in status
