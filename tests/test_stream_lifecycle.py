@@ -7,6 +7,8 @@ import threading
 import psycopg
 import pytest
 
+from aggregates.user import User
+from aggregates.users import register_user
 from eventsourcing_core import (
     NO_STREAM,
     AggregateNotFoundError,
@@ -19,6 +21,7 @@ from eventsourcing_core import (
 )
 from eventsourcing_core.errors import StreamNotFoundError
 from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
+from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from examples.bank_account import Account
 from tests.helpers import numbered
 
@@ -194,3 +197,38 @@ def test_the_archive_table_refuses_changes_like_the_log(dsn: str) -> None:
         conn.execute("TRUNCATE escore.events_archive")
     with psycopg.connect(dsn) as conn, pytest.raises(psycopg.Error, match="append-only"):
         conn.execute("UPDATE escore.events_archive SET version = 1")
+
+
+def _snapshotted(pg_store: PostgresEventStore, changes: int) -> Repository[User]:
+    """User 7, registered, its email changed ``changes`` times, snapshotted at that version."""
+    users = Repository(pg_store, User, snapshots=PostgresSnapshotStore(pg_store))
+    register_user(pg_store, "7", "alice", "a0@example.com")
+    for n in range(1, changes + 1):
+        user = users.load("7")
+        user.change_email(f"a{n}@example.com")
+        users.save(user)
+    users.take_snapshot(users.load("7"))
+    return users
+
+
+def test_deleting_a_snapshotted_aggregate_drops_its_snapshot(pg_store: PostgresEventStore) -> None:
+    users = _snapshotted(pg_store, 3)
+
+    pg_store.delete_stream("user-7")
+
+    with pytest.raises(AggregateNotFoundError):
+        users.load("7")
+
+
+def test_truncating_keeps_a_snapshot_that_covers_the_gap_and_drops_one_that_does_not(
+    pg_store: PostgresEventStore,
+) -> None:
+    users = _snapshotted(pg_store, 3)  # snapshot at version 4
+    users.execute("7", lambda user: user.change_email("a4@example.com"))
+
+    pg_store.truncate_stream("user-7", 5)  # the snapshot (4), then events from 5: whole
+    assert PostgresSnapshotStore(pg_store).get("user-7") is not None
+    assert users.load("7").email == "a4@example.com"
+
+    pg_store.truncate_stream("user-7", 6)  # a gap at 5: the snapshot must go
+    assert PostgresSnapshotStore(pg_store).get("user-7") is None

@@ -21,6 +21,9 @@ BEGIN
     UPDATE {schema}.streams SET first_version = greatest(first_version, p_before)
      WHERE stream_id = p_stream_id
     RETURNING first_version INTO first;
+    -- A snapshot older than the version before the first one read would leave
+    -- a gap between its state and the events read after it: drop it.
+    DELETE FROM {schema}.snapshots WHERE stream_id = p_stream_id AND version < first - 1;
     PERFORM {schema}.record_lifecycle_event(
         'StreamTruncated', jsonb_build_object('stream_id', p_stream_id, 'before_version', first));
     RETURN first;
