@@ -421,7 +421,7 @@ def open_sides(bench: str, plan: Plan) -> Iterator[Sides]:
         )
 
 
-def run_personal_data(bench: str, sides: Sides, plan: Plan) -> tuple[Table, str]:
+def run_personal_data(bench: str, sides: Sides, plan: Plan) -> tuple[list[Table], str]:
     """``--personal-data``: what crypto-shredding costs (see ``personal_data.py``)."""
     data, meta, store = dict(EVENT.data), METADATA, sides.store
     events = plan.read_events // 2
@@ -435,15 +435,29 @@ def run_personal_data(bench: str, sides: Sides, plan: Plan) -> tuple[Table, str]
         )
     }
     read = read_all_sides("personal data, read log", makers, events, plan)
+    stream_steps = personal_data.read_stream_steps(store, "plainread-0")
+    stream = measure_all(
+        "read_stream", stream_steps, plan, max_events=sys.maxsize, seconds=plan.stream_seconds
+    )
     with personal_data.store_without_subject_index(bench) as no_index:
         steps = personal_data.append_steps(store, no_index, data, meta)
-        rounds = max(plan.rounds * 2, 10)
-        best = measure_all("personal data, 1 writer", steps, plan, rounds=rounds)
+        for step in steps.values():
+            run_bounded(step, plan.max_events, plan.warmup_seconds)
+        best = personal_data.paired_rates(steps, appends=plan.rounds * 250)
     note = personal_data.check_costs(
         store, data, meta, best[personal_data.PLAIN], read[personal_data.PLAIN]
     )
-    results = [personal_data.append_result(best), personal_data.read_result(read, plan.page_size)]
-    return Table("personal data", personal_data.SIDES, personal_data.PLAIN, results=results), note
+    results = [
+        personal_data.append_result(best),
+        personal_data.read_result(read, plan.page_size),
+    ]
+    streams = [personal_data.read_stream_result(stream, 1000)]
+    return [
+        Table("personal data", personal_data.SIDES, personal_data.PLAIN, results=results),
+        Table(
+            "stream lifecycle", personal_data.STREAM_SIDES, personal_data.BEFORE, results=streams
+        ),
+    ], note
 
 
 def run(args: argparse.Namespace, plan: Plan) -> Report:
@@ -451,8 +465,8 @@ def run(args: argparse.Namespace, plan: Plan) -> Report:
     if args.personal_data:
         with fresh_database(args.dsn, BENCH_DATABASE) as bench, open_sides(bench, plan) as sides:
             facts = machine_facts(sides.conn)
-            table, note = run_personal_data(bench, sides, plan)
-            return Report(facts, plan, [table], [note])
+            tables, note = run_personal_data(bench, sides, plan)
+            return Report(facts, plan, tables, [note])
     with fresh_database(args.dsn, BENCH_DATABASE) as bench, open_sides(bench, plan) as sides:
         facts = machine_facts(sides.conn)
         log(f"filling {plan.read_events:,} events on each side...")
