@@ -17,6 +17,7 @@ What crypto-shredding costs, same run, rounds interleaved, best of each side:
 from __future__ import annotations
 
 import itertools
+import random
 import statistics
 import time
 import timeit
@@ -110,13 +111,15 @@ def paired_rates(steps: dict[str, Step], appends: int) -> dict[str, float]:
     On a shared machine a single writer's rate drifts by 2x between one-second
     rounds (fsync and other tenants), more than the difference sought; sides
     taken in turns, append by append (the order rotating), see the same
-    drift, and the median ignores the stalls.
+    drift, and the median ignores the stalls. The order is shuffled each turn
+    (seeded): a fixed rotation makes each side always follow the same one, and
+    an append right after the new-subject side's extra statements was slower.
     """
     sides = list(steps)
     latencies: dict[str, list[float]] = {side: [] for side in sides}
-    for number in range(appends):
-        shift = number % len(sides)
-        for side in sides[shift:] + sides[:shift]:
+    order = random.Random(15)
+    for _ in range(appends):
+        for side in order.sample(sides, len(sides)):
             started = time.perf_counter()
             steps[side]()
             latencies[side].append(time.perf_counter() - started)
