@@ -21,6 +21,7 @@ from eventsourcing_core.events import (
     ExpectedVersion,
     Metadata,
     NewEvent,
+    PersonalData,
     StreamAppend,
     StreamState,
 )
@@ -65,6 +66,8 @@ class PreparedEvent:
     data: str
     metadata: str
     timestamp: datetime
+    personal: PersonalData | None = None
+    """Set until the backend encrypts the personal fields (``crypto.seal``), then None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,10 @@ def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
             f"{_describe_data(event, stream_id)} must be a dict or a dataclass instance, "
             f"got {type(event.data).__name__}"
         )
+    if type(event.data) is dict and SEALED_FIELD in event.data:
+        raise InvalidArgumentError(
+            f"{_describe_data(event, stream_id)} must not hold the reserved key {SEALED_FIELD!r}"
+        )
     try:
         data = serialization.dumps(event.data)
     except SerializationError as exc:
@@ -241,7 +248,37 @@ def prepare_event(event: object, *, stream_id: str) -> PreparedEvent:
         data=data,
         metadata=_metadata_json(event),
         timestamp=event.timestamp,
+        personal=None if event.personal is None else _check_personal(event, data, stream_id),
     )
+
+
+SEALED_FIELD = "$personal"
+"""The reserved top-level key of stored data that holds encrypted personal fields."""
+
+
+def _check_personal(event: NewEvent, data: str, stream_id: str) -> PersonalData:
+    """The event's ``PersonalData``: a valid subject, and fields its data holds."""
+    personal = event.personal
+    if not isinstance(personal, PersonalData):
+        raise InvalidArgumentError(
+            f"personal of event {event.event_id} must be a PersonalData, "
+            f"got {type(personal).__name__}"
+        )
+    check_name(personal.subject, kind="subject")
+    fields = personal.fields
+    if isinstance(fields, str) or not isinstance(fields, tuple) or not fields:
+        raise InvalidArgumentError(
+            f"personal fields of event {event.event_id} must be a non-empty tuple of names, "
+            f"got {fields!r}"
+        )
+    present = serialization.loads(data)
+    missing = [name for name in fields if not isinstance(name, str) or name not in present]
+    if missing:
+        raise InvalidArgumentError(
+            f"{_describe_data(event, stream_id)} has no field {missing[0]!r}, "
+            "which it names as personal"
+        )
+    return personal
 
 
 def _describe_data(event: NewEvent, stream_id: str) -> str:

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from eventsourcing_core import embedded
-from eventsourcing_core.cli import app_commands, doctor, ops, store_commands
+from eventsourcing_core.cli import app_commands, doctor, lifecycle_commands, ops, store_commands
 from eventsourcing_core.cli.app import App, load_app
 from eventsourcing_core.dsn import resolve_dsn
 from eventsourcing_core.errors import (
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_embedded(commands)
     doctor.add_command(commands, _with_store(doctor.run_doctor))
+    lifecycle_commands.add_commands(commands, _command, _with_store)
     return parser
 
 
@@ -221,6 +222,7 @@ def _add_stream(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     show.add_argument("--limit", type=int)
     show.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     show.set_defaults(run=_with_store(store_commands.run_stream_show))
+    lifecycle_commands.add_stream_actions(actions, _command, _with_store)
 
 
 def _add_append(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
