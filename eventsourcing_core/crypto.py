@@ -39,6 +39,7 @@ import orjson
 
 from eventsourcing_core import serialization
 from eventsourcing_core.events import RecordedEvent
+from eventsourcing_core.extras import missing_extra
 from eventsourcing_core.validation import SEALED_FIELD, PreparedAppend, PreparedEvent
 
 if TYPE_CHECKING:
@@ -69,11 +70,8 @@ class SubjectKey:
 def _cipher(key: SubjectKey) -> AESGCM:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise ImportError(
-            "events with personal fields need the 'cryptography' package: "
-            "pip install 'eventsourcing-core[encryption]'"
-        ) from None
+    except ImportError:
+        raise missing_extra("encryption", "cryptography") from None
     return AESGCM(key.secret)
 
 
@@ -191,12 +189,12 @@ class _Opener:
 
     def _fields(self, event_id: UUID, envelope: Any) -> dict[str, Any]:
         """The decrypted fields of one envelope; all ``REDACTED`` unless its own key opens it."""
-        from cryptography.exceptions import InvalidTag
-
         subject = str(envelope.get("subject"))
         cipher = self._cipher(subject)
         if cipher is None or cipher[0] != envelope.get("key_id"):
             return dict.fromkeys(map(str, envelope.get("fields", ())), REDACTED)
+        from cryptography.exceptions import InvalidTag  # importable: _cipher imported AESGCM
+
         try:
             raw = base64.b64decode(envelope["sealed"])
             plaintext = cipher[1].decrypt(
