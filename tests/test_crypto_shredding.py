@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,6 +13,9 @@ import pytest
 
 from eventsourcing_core import (
     NO_STREAM,
+    AsyncInMemoryEventStore,
+    AsyncPostgresEventStore,
+    AsyncRepository,
     EventStore,
     InvalidArgumentError,
     NewEvent,
@@ -25,6 +30,7 @@ from eventsourcing_core.pytest_plugin import run_to_head
 from eventsourcing_core.samples.aggregates.user import User, UserRegistered
 from eventsourcing_core.samples.aggregates.users import register_user
 from eventsourcing_core.samples.projections.user_directory import UserDirectory
+from tests.async_facade import sync_facade
 from tests.raw_bytes import relation_bytes
 
 EMAIL = "alice.personal@example.com"
@@ -59,6 +65,92 @@ def test_after_forget_every_read_returns_the_marker_and_keeps_the_rest(store: Ev
         assert read[0].data == {"user_id": "7", "username": "alice", "email": REDACTED}
     assert store.read_stream("order-1")[0].data == {"user_id": "7"}
     assert store.forget("7") is False  # nothing left to forget
+
+
+def test_every_read_path_opens_the_fields_and_redacts_them_once_forgotten(
+    store: EventStore,
+) -> None:
+    store.append("user-7", [registered()], NO_STREAM)
+    with store.transaction() as tx:
+        tx.append("user-8", [registered("8", "bob@example.com")], NO_STREAM)
+
+    def emails() -> list[list[str]]:
+        with store.transaction():  # reads inside a caller's transaction, too
+            inside = [e.data["email"] for e in store.read_stream("user-7")]
+        return [
+            inside,
+            [e.data["email"] for e in store.read_stream("user-7", backwards=True)],
+            [e.data["email"] for e in store.read_all(categories=["user"])],
+            [e.data["email"] for e in store.iter_all(categories=["user"])],
+        ]
+
+    assert emails() == [[EMAIL], [EMAIL], [EMAIL, "bob@example.com"], [EMAIL, "bob@example.com"]]
+    store.forget("7")
+    assert emails() == [
+        [REDACTED],
+        [REDACTED],
+        [REDACTED, "bob@example.com"],
+        [REDACTED, "bob@example.com"],
+    ]
+
+
+@pytest.fixture(params=["postgres", "async_postgres"])
+def partitioned_store(request: pytest.FixtureRequest) -> Iterator[PostgresEventStore]:
+    """The stores that read partitions: PostgreSQL's, sync and async."""
+    if request.param == "postgres":
+        yield request.getfixturevalue("quiet_pg_store")
+        return
+    dsn: str = request.getfixturevalue("dsn")
+    with sync_facade(lambda: AsyncPostgresEventStore.connect(dsn, notify=False)) as facade:
+        yield facade  # type: ignore[misc]  # the sync face of the async store
+
+
+def test_partition_reads_open_and_redact_personal_fields(
+    partitioned_store: PostgresEventStore,
+) -> None:
+    partitioned_store.append("user-7", [registered()], NO_STREAM)
+
+    def emails() -> list[str]:
+        return [
+            event.data["email"]
+            for partition in range(4)
+            for event in partitioned_store.read_partition(
+                partition=partition, partitions=4, categories=["user"]
+            )
+        ]
+
+    assert emails() == [EMAIL]
+    partitioned_store.forget("7")
+    assert emails() == [REDACTED]
+
+
+@pytest.mark.parametrize("backend", ["async_memory", "async_postgres"])
+def test_the_async_repository_seals_a_users_email_and_loads_it_redacted(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    dsn = request.getfixturevalue("dsn") if backend == "async_postgres" else ""
+
+    async def main() -> None:
+        store = (
+            await AsyncPostgresEventStore.connect(dsn, notify=False)
+            if dsn
+            else AsyncInMemoryEventStore()
+        )
+        async with store:
+            users = AsyncRepository(store, User)
+            user = users.new("7")
+            user.register("alice", EMAIL)
+            await users.save(user)
+            [stored] = await store.read_stream("user-7")
+            assert stored.data["email"] == EMAIL
+            assert (await users.load("7")).email == EMAIL
+
+            assert await store.forget("7") is True
+
+            assert (await users.load("7")).email == REDACTED
+            assert await store.forget("7") is False
+
+    asyncio.run(main())
 
 
 def test_forgetting_one_subject_leaves_the_others_readable(store: EventStore) -> None:
