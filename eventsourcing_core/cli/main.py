@@ -207,7 +207,14 @@ def _add_streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _add_stream(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    stream = _command(commands, "stream", "Look at one stream.", "  escore stream show order-42")
+    stream = _command(
+        commands,
+        "stream",
+        "Look at one stream, or delete, truncate or archive it.",
+        "  escore stream show order-42\n  escore stream delete order-42\n"
+        "  escore stream truncate order-42 --before 100\n"
+        "  escore stream delete --help   # each action has its own help",
+    )
     actions = stream.add_subparsers(title="actions", metavar="ACTION", required=True)
     show = _command(
         actions,
