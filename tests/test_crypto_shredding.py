@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -30,7 +29,6 @@ from eventsourcing_core.pytest_plugin import run_to_head
 from eventsourcing_core.samples.aggregates.user import User, UserRegistered
 from eventsourcing_core.samples.aggregates.users import register_user
 from eventsourcing_core.samples.projections.user_directory import UserDirectory
-from tests.async_facade import sync_facade
 from tests.raw_bytes import relation_bytes
 
 EMAIL = "alice.personal@example.com"
@@ -94,33 +92,22 @@ def test_every_read_path_opens_the_fields_and_redacts_them_once_forgotten(
     ]
 
 
-@pytest.fixture(params=["postgres", "async_postgres"])
-def partitioned_store(request: pytest.FixtureRequest) -> Iterator[PostgresEventStore]:
-    """The stores that read partitions: PostgreSQL's, sync and async."""
-    if request.param == "postgres":
-        yield request.getfixturevalue("quiet_pg_store")
-        return
-    dsn: str = request.getfixturevalue("dsn")
-    with sync_facade(lambda: AsyncPostgresEventStore.connect(dsn, notify=False)) as facade:
-        yield facade  # type: ignore[misc]  # the sync face of the async store
-
-
 def test_partition_reads_open_and_redact_personal_fields(
-    partitioned_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
-    partitioned_store.append("user-7", [registered()], NO_STREAM)
+    any_pg_store.append("user-7", [registered()], NO_STREAM)
 
     def emails() -> list[str]:
         return [
             event.data["email"]
             for partition in range(4)
-            for event in partitioned_store.read_partition(
+            for event in any_pg_store.read_partition(
                 partition=partition, partitions=4, categories=["user"]
             )
         ]
 
     assert emails() == [EMAIL]
-    partitioned_store.forget("7")
+    any_pg_store.forget("7")
     assert emails() == [REDACTED]
 
 

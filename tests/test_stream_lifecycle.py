@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from typing import cast
 
 import psycopg
 import pytest
@@ -12,7 +10,6 @@ import pytest
 from eventsourcing_core import (
     NO_STREAM,
     AggregateNotFoundError,
-    AsyncPostgresEventStore,
     Checkpoint,
     ConcurrencyError,
     InvalidArgumentError,
@@ -26,19 +23,7 @@ from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from eventsourcing_core.samples.aggregates.user import User
 from eventsourcing_core.samples.aggregates.users import register_user
 from examples.bank_account import Account
-from tests.async_facade import sync_facade
 from tests.helpers import numbered
-
-
-@pytest.fixture(params=["postgres", "async_postgres"])
-def lifecycle_store(request: pytest.FixtureRequest) -> Iterator[PostgresEventStore]:
-    """The sync PostgreSQL store, then the async one behind ``tests.async_facade``."""
-    if request.param == "postgres":
-        yield request.getfixturevalue("pg_store")
-        return
-    dsn: str = request.getfixturevalue("dsn")
-    with sync_facade(lambda: AsyncPostgresEventStore.connect(dsn, max_size=20)) as facade:
-        yield cast(PostgresEventStore, facade)
 
 
 def audit(store: PostgresEventStore) -> list[tuple[str, dict[str, object]]]:
@@ -50,99 +35,99 @@ def versions(events: list[RecordedEvent]) -> list[int]:
 
 
 def test_a_deleted_stream_reads_as_not_found_and_keeps_its_version(
-    lifecycle_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
-    lifecycle_store.append("order-1", numbered(3), NO_STREAM)
+    any_pg_store.append("order-1", numbered(3), NO_STREAM)
 
-    assert lifecycle_store.delete_stream("order-1") == 3
+    assert any_pg_store.delete_stream("order-1") == 3
 
-    assert lifecycle_store.read_stream("order-1") == []
-    assert lifecycle_store.read_stream("order-1", backwards=True) == []
-    assert not lifecycle_store.stream_exists("order-1")
-    assert lifecycle_store.stream_version("order-1") == 3
-    assert len(lifecycle_store.read_all(categories=["order"])) == 3  # still in the global log
-    assert audit(lifecycle_store) == [
+    assert any_pg_store.read_stream("order-1") == []
+    assert any_pg_store.read_stream("order-1", backwards=True) == []
+    assert not any_pg_store.stream_exists("order-1")
+    assert any_pg_store.stream_version("order-1") == 3
+    assert len(any_pg_store.read_all(categories=["order"])) == 3  # still in the global log
+    assert audit(any_pg_store) == [
         ("StreamDeleted", {"stream_id": "order-1", "version": 3, "by": "postgres"})
     ]
 
 
 def test_a_deleted_stream_is_recreated_only_from_its_next_version(
-    lifecycle_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
-    lifecycle_store.append("order-1", numbered(3), NO_STREAM)
-    lifecycle_store.delete_stream("order-1")
+    any_pg_store.append("order-1", numbered(3), NO_STREAM)
+    any_pg_store.delete_stream("order-1")
 
     with pytest.raises(ConcurrencyError):
-        lifecycle_store.append("order-1", numbered(1), NO_STREAM)
-    assert lifecycle_store.append("order-1", numbered(1), 3).version == 4
+        any_pg_store.append("order-1", numbered(1), NO_STREAM)
+    assert any_pg_store.append("order-1", numbered(1), 3).version == 4
 
-    assert versions(lifecycle_store.read_stream("order-1")) == [4]
-    assert lifecycle_store.stream_exists("order-1")
+    assert versions(any_pg_store.read_stream("order-1")) == [4]
+    assert any_pg_store.stream_exists("order-1")
 
 
-def test_a_deleted_aggregate_is_not_found(lifecycle_store: PostgresEventStore) -> None:
-    accounts = Repository(lifecycle_store, Account)
+def test_a_deleted_aggregate_is_not_found(any_pg_store: PostgresEventStore) -> None:
+    accounts = Repository(any_pg_store, Account)
     account = accounts.new("7")
     account.open("alice")
     accounts.save(account)
 
-    lifecycle_store.delete_stream(account.stream_id)
+    any_pg_store.delete_stream(account.stream_id)
 
     with pytest.raises(AggregateNotFoundError):
         accounts.load("7")
 
 
-def test_truncate_makes_reads_start_at_the_version(lifecycle_store: PostgresEventStore) -> None:
-    lifecycle_store.append("order-1", numbered(5), NO_STREAM)
+def test_truncate_makes_reads_start_at_the_version(any_pg_store: PostgresEventStore) -> None:
+    any_pg_store.append("order-1", numbered(5), NO_STREAM)
 
-    assert lifecycle_store.truncate_stream("order-1", 4) == 4
+    assert any_pg_store.truncate_stream("order-1", 4) == 4
 
-    assert versions(lifecycle_store.read_stream("order-1")) == [4, 5]
-    assert versions(lifecycle_store.read_stream("order-1", from_version=2)) == [4, 5]
-    assert versions(lifecycle_store.read_stream("order-1", backwards=True)) == [5, 4]
-    assert lifecycle_store.truncate_stream("order-1", 2) == 4  # never moves back
-    assert [t for t, _ in audit(lifecycle_store)] == ["StreamTruncated", "StreamTruncated"]
+    assert versions(any_pg_store.read_stream("order-1")) == [4, 5]
+    assert versions(any_pg_store.read_stream("order-1", from_version=2)) == [4, 5]
+    assert versions(any_pg_store.read_stream("order-1", backwards=True)) == [5, 4]
+    assert any_pg_store.truncate_stream("order-1", 2) == 4  # never moves back
+    assert [t for t, _ in audit(any_pg_store)] == ["StreamTruncated", "StreamTruncated"]
 
 
 def test_lifecycle_operations_refuse_bad_arguments_and_change_nothing(
-    lifecycle_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
-    lifecycle_store.append("order-1", numbered(2), NO_STREAM)
+    any_pg_store.append("order-1", numbered(2), NO_STREAM)
 
     with pytest.raises(InvalidArgumentError, match="version is 2"):
-        lifecycle_store.truncate_stream("order-1", 4)
+        any_pg_store.truncate_stream("order-1", 4)
     with pytest.raises(InvalidArgumentError):
-        lifecycle_store.truncate_stream("order-1", 0)
+        any_pg_store.truncate_stream("order-1", 0)
     with pytest.raises(StreamNotFoundError):
-        lifecycle_store.delete_stream("order-404")
+        any_pg_store.delete_stream("order-404")
     with pytest.raises(StreamNotFoundError):
-        lifecycle_store.truncate_stream("order-404", 1)
+        any_pg_store.truncate_stream("order-404", 1)
     with pytest.raises(InvalidArgumentError, match="audit stream"):
-        lifecycle_store.delete_stream(AUDIT_STREAM)
+        any_pg_store.delete_stream(AUDIT_STREAM)
 
-    assert versions(lifecycle_store.read_stream("order-1")) == [1, 2]
-    assert not lifecycle_store.stream_exists(AUDIT_STREAM)
+    assert versions(any_pg_store.read_stream("order-1")) == [1, 2]
+    assert not any_pg_store.stream_exists(AUDIT_STREAM)
 
 
 def test_archive_moves_hidden_events_out_of_the_hot_log_and_keeps_them_in_order(
-    lifecycle_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
-    lifecycle_store.append("order-1", numbered(3), NO_STREAM)
-    lifecycle_store.append("order-2", numbered(3), NO_STREAM)
-    lifecycle_store.append("order-3", numbered(2), NO_STREAM)
-    before = lifecycle_store.read_all()
-    lifecycle_store.delete_stream("order-1")
-    lifecycle_store.truncate_stream("order-2", 3)
+    any_pg_store.append("order-1", numbered(3), NO_STREAM)
+    any_pg_store.append("order-2", numbered(3), NO_STREAM)
+    any_pg_store.append("order-3", numbered(2), NO_STREAM)
+    before = any_pg_store.read_all()
+    any_pg_store.delete_stream("order-1")
+    any_pg_store.truncate_stream("order-2", 3)
 
-    assert lifecycle_store.lifecycle.archive() == 5
+    assert any_pg_store.lifecycle.archive() == 5
 
-    hot = [(e.stream_id, e.version) for e in lifecycle_store.read_all(categories=["order"])]
+    hot = [(e.stream_id, e.version) for e in any_pg_store.read_all(categories=["order"])]
     assert hot == [("order-2", 3), ("order-3", 1), ("order-3", 2)]
-    with_archive = lifecycle_store.lifecycle.read_all_with_archive()
+    with_archive = any_pg_store.lifecycle.read_all_with_archive()
     assert [e.event_id for e in with_archive][: len(before)] == [e.event_id for e in before]
-    assert versions(lifecycle_store.read_stream("order-2")) == [3]
-    assert lifecycle_store.lifecycle.archive() == 0  # nothing left to move
-    assert audit(lifecycle_store)[-1] == (
+    assert versions(any_pg_store.read_stream("order-2")) == [3]
+    assert any_pg_store.lifecycle.archive() == 0  # nothing left to move
+    assert audit(any_pg_store)[-1] == (
         "EventsArchived",
         {"stream_id": None, "events": 5, "by": "postgres"},
     )
@@ -161,27 +146,27 @@ def test_a_plain_delete_is_still_refused_even_for_the_owner(
 
 
 def test_a_reader_of_the_archived_log_sees_every_event_once_while_archiving_runs(
-    lifecycle_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
     for index in range(20):
-        lifecycle_store.append(f"order-{index}", numbered(5), NO_STREAM)
+        any_pg_store.append(f"order-{index}", numbered(5), NO_STREAM)
     stop = threading.Event()
     errors: list[BaseException] = []
 
     def write() -> None:
         n = 0
         while not stop.is_set():
-            lifecycle_store.append(f"cart-{n}", numbered(2), NO_STREAM)
+            any_pg_store.append(f"cart-{n}", numbered(2), NO_STREAM)
             n += 1
 
     def archive() -> None:
         try:
             for index in range(20):
                 if index % 2:
-                    lifecycle_store.delete_stream(f"order-{index}")
+                    any_pg_store.delete_stream(f"order-{index}")
                 else:
-                    lifecycle_store.truncate_stream(f"order-{index}", 3)
-                lifecycle_store.lifecycle.archive(f"order-{index}")
+                    any_pg_store.truncate_stream(f"order-{index}", 3)
+                any_pg_store.lifecycle.archive(f"order-{index}")
         except BaseException as exc:
             errors.append(exc)
 
@@ -191,18 +176,18 @@ def test_a_reader_of_the_archived_log_sees_every_event_once_while_archiving_runs
     archiver.start()
     after = Checkpoint.START
     while archiver.is_alive() or len(seen) < 100:
-        page = lifecycle_store.lifecycle.read_all_with_archive(after=after, limit=7)
+        page = any_pg_store.lifecycle.read_all_with_archive(after=after, limit=7)
         seen += page
         after = page[-1].checkpoint if page else after
     stop.set()
     writer.join()
     archiver.join()
-    while page := lifecycle_store.lifecycle.read_all_with_archive(after=after, limit=7):
+    while page := any_pg_store.lifecycle.read_all_with_archive(after=after, limit=7):
         seen += page
         after = page[-1].checkpoint
 
     assert not errors
-    everything = lifecycle_store.lifecycle.read_all_with_archive(limit=100_000)
+    everything = any_pg_store.lifecycle.read_all_with_archive(limit=100_000)
     assert [e.event_id for e in seen] == [e.event_id for e in everything]
     assert len({e.event_id for e in seen}) == len(seen)
 
@@ -227,25 +212,25 @@ def _snapshotted(pg_store: PostgresEventStore, changes: int) -> Repository[User]
 
 
 def test_deleting_a_snapshotted_aggregate_drops_its_snapshot(
-    lifecycle_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
-    users = _snapshotted(lifecycle_store, 3)
+    users = _snapshotted(any_pg_store, 3)
 
-    lifecycle_store.delete_stream("user-7")
+    any_pg_store.delete_stream("user-7")
 
     with pytest.raises(AggregateNotFoundError):
         users.load("7")
 
 
 def test_truncating_keeps_a_snapshot_that_covers_the_gap_and_drops_one_that_does_not(
-    lifecycle_store: PostgresEventStore,
+    any_pg_store: PostgresEventStore,
 ) -> None:
-    users = _snapshotted(lifecycle_store, 3)  # snapshot at version 4
+    users = _snapshotted(any_pg_store, 3)  # snapshot at version 4
     users.execute("7", lambda user: user.change_email("a4@example.com"))
 
-    lifecycle_store.truncate_stream("user-7", 5)  # the snapshot (4), then events from 5: whole
-    assert PostgresSnapshotStore(lifecycle_store).get("user-7") is not None
+    any_pg_store.truncate_stream("user-7", 5)  # the snapshot (4), then events from 5: whole
+    assert PostgresSnapshotStore(any_pg_store).get("user-7") is not None
     assert users.load("7").email == "a4@example.com"
 
-    lifecycle_store.truncate_stream("user-7", 6)  # a gap at 5: the snapshot must go
-    assert PostgresSnapshotStore(lifecycle_store).get("user-7") is None
+    any_pg_store.truncate_stream("user-7", 6)  # a gap at 5: the snapshot must go
+    assert PostgresSnapshotStore(any_pg_store).get("user-7") is None
