@@ -1,4 +1,9 @@
-"""Crypto-shredding: personal fields are encrypted at rest and unreadable once forgotten."""
+"""Crypto-shredding: personal fields are encrypted at rest and unreadable once forgotten.
+
+The store-level behaviour (sealing, every read path, forget) is the reusable
+``PersonalDataContract`` (``tests/test_store_contract.py``, on all four stores);
+here: aggregates, projections, snapshots, what reaches the disk, several processes.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ from eventsourcing_core import (
     AsyncPostgresEventStore,
     AsyncRepository,
     EventStore,
-    InvalidArgumentError,
     NewEvent,
     PostgresEventStore,
     Repository,
@@ -29,73 +33,14 @@ from eventsourcing_core.pytest_plugin import run_to_head
 from eventsourcing_core.samples.aggregates.user import User, UserRegistered
 from eventsourcing_core.samples.aggregates.users import register_user
 from eventsourcing_core.samples.projections.user_directory import UserDirectory
+from eventsourcing_core.testing.store_contract import EMAIL, user_registered
 from tests.raw_bytes import relation_bytes
-
-EMAIL = "alice.personal@example.com"
-
-
-def registered(user_id: str = "7", email: str = EMAIL) -> NewEvent:
-    return NewEvent(
-        "UserRegistered",
-        {"user_id": user_id, "username": "alice", "email": email},
-        personal=PersonalData(user_id, ("email",)),
-    )
-
-
-def test_personal_fields_read_back_as_written_until_forgotten(store: EventStore) -> None:
-    store.append("user-7", [registered()], NO_STREAM)
-
-    assert store.read_stream("user-7")[0].data == {
-        "user_id": "7",
-        "username": "alice",
-        "email": EMAIL,
-    }
-    assert store.read_all()[0].data["email"] == EMAIL
-
-
-def test_after_forget_every_read_returns_the_marker_and_keeps_the_rest(store: EventStore) -> None:
-    store.append("user-7", [registered()], NO_STREAM)
-    store.append("order-1", [NewEvent("OrderPlaced", {"user_id": "7"})], NO_STREAM)
-
-    assert store.forget("7") is True
-
-    for read in (store.read_stream("user-7"), store.read_all(categories=["user"])):
-        assert read[0].data == {"user_id": "7", "username": "alice", "email": REDACTED}
-    assert store.read_stream("order-1")[0].data == {"user_id": "7"}
-    assert store.forget("7") is False  # nothing left to forget
-
-
-def test_every_read_path_opens_the_fields_and_redacts_them_once_forgotten(
-    store: EventStore,
-) -> None:
-    store.append("user-7", [registered()], NO_STREAM)
-    with store.transaction() as tx:
-        tx.append("user-8", [registered("8", "bob@example.com")], NO_STREAM)
-
-    def emails() -> list[list[str]]:
-        with store.transaction():  # reads inside a caller's transaction, too
-            inside = [e.data["email"] for e in store.read_stream("user-7")]
-        return [
-            inside,
-            [e.data["email"] for e in store.read_stream("user-7", backwards=True)],
-            [e.data["email"] for e in store.read_all(categories=["user"])],
-            [e.data["email"] for e in store.iter_all(categories=["user"])],
-        ]
-
-    assert emails() == [[EMAIL], [EMAIL], [EMAIL, "bob@example.com"], [EMAIL, "bob@example.com"]]
-    store.forget("7")
-    assert emails() == [
-        [REDACTED],
-        [REDACTED],
-        [REDACTED, "bob@example.com"],
-        [REDACTED, "bob@example.com"],
-    ]
 
 
 def test_partition_reads_open_and_redact_personal_fields(
     any_pg_store: PostgresEventStore,
 ) -> None:
-    any_pg_store.append("user-7", [registered()], NO_STREAM)
+    any_pg_store.append("user-7", [user_registered()], NO_STREAM)
 
     def emails() -> list[str]:
         return [
@@ -138,46 +83,6 @@ def test_the_async_repository_seals_a_users_email_and_loads_it_redacted(
             assert await store.forget("7") is False
 
     asyncio.run(main())
-
-
-def test_forgetting_one_subject_leaves_the_others_readable(store: EventStore) -> None:
-    store.append("user-7", [registered("7")], NO_STREAM)
-    store.append("user-8", [registered("8", "bob@example.com")], NO_STREAM)
-
-    store.forget("7")
-
-    assert store.read_stream("user-8")[0].data["email"] == "bob@example.com"
-    assert store.read_stream("user-7")[0].data["email"] == REDACTED
-
-
-def test_retrying_a_personal_append_is_still_idempotent(store: EventStore) -> None:
-    event = registered()
-    first = store.append("user-7", [event], NO_STREAM)
-
-    assert store.append("user-7", [event], NO_STREAM) == first
-    assert len(store.read_stream("user-7")) == 1
-
-
-def test_a_subject_forgotten_and_seen_again_gets_a_new_key(store: EventStore) -> None:
-    store.append("user-7", [registered()], NO_STREAM)
-    store.forget("7")
-
-    store.append("user-7", [registered(email="new@example.com")], 1)
-
-    emails = [event.data["email"] for event in store.read_stream("user-7")]
-    assert emails == [REDACTED, "new@example.com"]
-
-
-def test_bad_personal_declarations_are_refused_before_anything_is_written(
-    store: EventStore,
-) -> None:
-    missing = NewEvent("E", {"a": 1}, personal=PersonalData("7", ("email",)))
-    reserved = NewEvent("E", {"$personal": 1})
-    blank = NewEvent("E", {"email": "x"}, personal=PersonalData(" ", ("email",)))
-    for bad in (missing, reserved, blank):
-        with pytest.raises(InvalidArgumentError):
-            store.append("user-7", [bad])
-    assert store.stream_version("user-7") == 0
 
 
 # -- aggregates -------------------------------------------------------------------
@@ -266,7 +171,7 @@ def test_the_plaintext_never_reaches_the_events_table(
 def test_after_forget_the_key_row_is_gone_and_vacuum_removes_its_bytes(
     pg_store: PostgresEventStore, dsn: str
 ) -> None:
-    pg_store.append("user-7", [registered()])
+    pg_store.append("user-7", [user_registered()])
     with psycopg.connect(dsn, autocommit=True) as conn:
         row = conn.execute("SELECT secret FROM escore.subject_keys WHERE subject = '7'").fetchone()
         assert row is not None
@@ -333,18 +238,18 @@ def test_a_key_cached_by_another_process_is_never_resurrected(dsn: str) -> None:
         PostgresEventStore.connect(dsn, notify=False) as cached,
         PostgresEventStore.connect(dsn, notify=False) as other,
     ):
-        cached.append("user-7", [registered()])  # caches the subject's key
+        cached.append("user-7", [user_registered()])  # caches the subject's key
         other.forget("7")
 
         # The stale process seals a new field under the destroyed key: it reads
         # as redacted, and the destroyed key is not written back.
-        cached.append("user-7", [registered(email="late@example.com")])
+        cached.append("user-7", [user_registered(email="late@example.com")])
         assert [e.data["email"] for e in other.read_stream("user-7")] == [REDACTED, REDACTED]
         assert cached.fetch_one("SELECT count(*) FROM escore.subject_keys") == (0,)
 
         # Its next read found the key gone and dropped it: the next append makes a new one.
         cached.read_stream("user-7")
-        cached.append("user-7", [registered(email="again@example.com")])
+        cached.append("user-7", [user_registered(email="again@example.com")])
         emails = [e.data["email"] for e in other.read_stream("user-7")]
     assert emails == [REDACTED, REDACTED, "again@example.com"]
 
@@ -355,7 +260,7 @@ def test_racing_first_appends_for_one_subject_share_one_key(dsn: str) -> None:
 
     def append(index: int) -> None:
         barrier.wait()
-        stores[index].append(f"user-7x{index}", [registered("7", f"u{index}@example.com")])
+        stores[index].append(f"user-7x{index}", [user_registered("7", f"u{index}@example.com")])
 
     threads = [threading.Thread(target=append, args=(i,)) for i in range(len(stores))]
     for thread in threads:
@@ -374,26 +279,3 @@ def test_racing_first_appends_for_one_subject_share_one_key(dsn: str) -> None:
 def test_user_registered_declares_the_email_personal() -> None:
     assert UserRegistered.personal_fields == ("email",)
     assert UserRegistered("alice", EMAIL).personal_data("7") == PersonalData("7", ("email",))
-
-
-def test_personal_fields_in_a_callers_transaction(store: EventStore) -> None:
-    with store.transaction() as tx:
-        tx.append("user-7", [registered()], NO_STREAM)
-
-    assert store.read_stream("user-7")[0].data["email"] == EMAIL
-
-
-def test_a_key_made_in_a_rolled_back_transaction_is_not_used_afterwards(
-    store: EventStore,
-) -> None:
-    def append_then_fail() -> None:
-        with store.transaction() as tx:
-            tx.append("user-7", [registered()], NO_STREAM)
-            raise RuntimeError("roll back")
-
-    with pytest.raises(RuntimeError):
-        append_then_fail()
-
-    store.append("user-7", [registered(email="after@example.com")], NO_STREAM)
-
-    assert store.read_stream("user-7")[0].data["email"] == "after@example.com"
