@@ -1,6 +1,6 @@
 """The event store against raw psycopg, the ``eventsourcing`` library and a PL/pgSQL peer.
 
-Run: ``python -m benchmarks.store_benchmark [--dsn DSN] [--quick] [--json]``
+Run: ``python -m benchmarks.store_benchmark [--dsn DSN] [--quick] [--json] [--personal-data]``
 (the ``eventsourcing`` column needs ``pip install -e '.[bench]'``; without it
 that column is skipped with a message).
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from benchmarks import ceiling, peers
+from benchmarks import ceiling, peers, personal_data
 from benchmarks.harness import (
     Connection,
     Measure,
@@ -421,8 +421,52 @@ def open_sides(bench: str, plan: Plan) -> Iterator[Sides]:
         )
 
 
+def run_personal_data(bench: str, sides: Sides, plan: Plan) -> tuple[list[Table], str]:
+    """``--personal-data``: what crypto-shredding costs (see ``personal_data.py``)."""
+    data, meta, store = dict(EVENT.data), METADATA, sides.store
+    events = plan.read_events // 2
+    personal_data.fill_for_reads(store, data, meta, events)
+    wait_until_visible(store, 2 * events)
+    makers: dict[str, Callable[[], Step]] = {
+        side: lambda category=category: personal_data.pages_step(store, category, plan.page_size)  # type: ignore[misc]
+        for side, category in (
+            (personal_data.PLAIN, "plainread"),
+            (personal_data.SEALED, "sealedread"),
+        )
+    }
+    read = read_all_sides("personal data, read log", makers, events, plan)
+    stream_steps = personal_data.read_stream_steps(store, "plainread-0")
+    stream = measure_all(
+        "read_stream", stream_steps, plan, max_events=sys.maxsize, seconds=plan.stream_seconds
+    )
+    with personal_data.store_without_subject_index(bench) as no_index:
+        steps = personal_data.append_steps(store, no_index, data, meta)
+        for step in steps.values():
+            run_bounded(step, plan.max_events, plan.warmup_seconds)
+        best = personal_data.paired_rates(steps, appends=plan.rounds * 250)
+    note = personal_data.check_costs(
+        store, data, meta, best[personal_data.PLAIN], read[personal_data.PLAIN]
+    )
+    results = [
+        personal_data.append_result(best),
+        personal_data.read_result(read, plan.page_size),
+    ]
+    streams = [personal_data.read_stream_result(stream, 1000)]
+    return [
+        Table("personal data", personal_data.SIDES, personal_data.PLAIN, results=results),
+        Table(
+            "stream lifecycle", personal_data.STREAM_SIDES, personal_data.BEFORE, results=streams
+        ),
+    ], note
+
+
 def run(args: argparse.Namespace, plan: Plan) -> Report:
     """Reads first (so every log holds exactly the events to read), then the writes."""
+    if args.personal_data:
+        with fresh_database(args.dsn, BENCH_DATABASE) as bench, open_sides(bench, plan) as sides:
+            facts = machine_facts(sides.conn)
+            tables, note = run_personal_data(bench, sides, plan)
+            return Report(facts, plan, tables, [note])
     with fresh_database(args.dsn, BENCH_DATABASE) as bench, open_sides(bench, plan) as sides:
         facts = machine_facts(sides.conn)
         log(f"filling {plan.read_events:,} events on each side...")
@@ -442,7 +486,13 @@ def run(args: argparse.Namespace, plan: Plan) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return cli(__doc__.splitlines()[0] if __doc__ else None, run, full=FULL, quick=QUICK, argv=argv)
+    def personal(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--personal-data", action="store_true", help="only what crypto-shredding costs"
+        )
+
+    title = __doc__.splitlines()[0] if __doc__ else None
+    return cli(title, run, full=FULL, quick=QUICK, argv=argv, add_arguments=personal)
 
 
 if __name__ == "__main__":

@@ -43,8 +43,16 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
-from eventsourcing_core.codec import Codec, dataclass_codec, decode_with, encode_with
+from eventsourcing_core.codec import (
+    Codec,
+    dataclass_codec,
+    decode_dataclass_keeping,
+    decode_with,
+    encode_with,
+)
+from eventsourcing_core.crypto import REDACTED
 from eventsourcing_core.errors import CorruptEventError, InvalidArgumentError, UnknownEventError
+from eventsourcing_core.events import PersonalData
 from eventsourcing_core.upcasting import Upcasters
 
 E = TypeVar("E", bound="DomainEvent")
@@ -58,10 +66,18 @@ class DomainEvent:
 
     ``event_type`` defaults to the class name; raise ``schema_version`` when the
     fields change, and register an upcaster that lifts the old payloads.
+
+    Personal data (crypto-shredding): name the fields in ``personal_fields``
+    and whose they are in ``subject_field`` (a field holding the subject's id;
+    ``None``: the aggregate's id). The store encrypts them under the subject's
+    key; after ``store.forget(subject)`` they read as ``crypto.REDACTED``
+    whatever their annotation, so evolvers never fail on them.
     """
 
     event_type: ClassVar[str]
     schema_version: ClassVar[int] = 1
+    personal_fields: ClassVar[tuple[str, ...]] = ()
+    subject_field: ClassVar[str | None] = None
     _codec: ClassVar[Codec]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -79,6 +95,7 @@ class DomainEvent:
         """
         built: Codec | None = cls.__dict__.get("_codec")
         if built is None:
+            _check_personal_fields(cls)
             built = dataclass_codec(cls)
             cls._codec = built
         return built
@@ -91,11 +108,35 @@ class DomainEvent:
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
         """Rebuild the event from a stored payload, each field as its annotated type."""
-        event: Self = decode_with(cls.codec(), data)
+        codec = cls.codec()
+        if cls.personal_fields:
+            redacted = [name for name in cls.personal_fields if data.get(name) == REDACTED]
+            if redacted:
+                kept: Self = decode_dataclass_keeping(cls, data, redacted)
+                return kept
+        event: Self = decode_with(codec, data)
         return event
 
+    def personal_data(self, aggregate_id: str) -> PersonalData | None:
+        """Which of this event's fields the store must encrypt, and under whose key."""
+        if not self.personal_fields:
+            return None
+        field = self.subject_field
+        subject = aggregate_id if field is None else str(getattr(self, field))
+        return PersonalData(subject, tuple(self.personal_fields))
 
-_CLASS_ATTRIBUTES = ("event_type", "schema_version")
+
+_CLASS_ATTRIBUTES = ("event_type", "schema_version", "personal_fields", "subject_field")
+
+
+def _check_personal_fields(cls: type[DomainEvent]) -> None:
+    """A personal or subject field that is no field of the class is a typo: refuse it."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    for name in (*cls.personal_fields, *([cls.subject_field] if cls.subject_field else [])):
+        if name not in names:
+            raise TypeError(f"{cls.__qualname__} names {name!r} as personal data, not a field")
+    if cls.subject_field in cls.personal_fields:
+        raise TypeError(f"{cls.__qualname__}: the subject field cannot itself be encrypted")
 
 
 def _class_attributes_are_not_fields(cls: type) -> None:

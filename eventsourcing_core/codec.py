@@ -203,6 +203,19 @@ def dataclass_codec(cls: type) -> Codec:
     return Codec(encode, decode)
 
 
+def decode_dataclass_keeping(cls: type, data: Mapping[str, Any], keep: Sequence[str]) -> Any:
+    """``cls`` from ``data``, the fields named in ``keep`` taken as they are (not decoded).
+
+    For personal fields read as the redaction marker, whatever their annotation.
+    """
+    values = {
+        name: data[name] if name in keep else decode_with(codec, data[name])
+        for name, codec in _field_codecs(cls)
+        if name in data
+    }
+    return cls(**values)
+
+
 def _build(cls: type) -> Convert:
     def build(data: Mapping[str, Any]) -> Any:
         if not isinstance(data, Mapping):

@@ -78,6 +78,15 @@ class DatabaseUnavailableError(EventStoreError):
     """The database could not be reached, even after retrying."""
 
 
+class StreamNotFoundError(EventStoreError, LookupError):
+    """A lifecycle operation named a stream that does not exist."""
+
+
+class PermissionDeniedError(EventStoreError):
+    """The database refused the operation to this role (e.g. the application role
+    running a lifecycle function that only the owner role may run)."""
+
+
 class DomainError(EventStoreError):
     """A command broke a rule of the domain; nothing was recorded."""
 

@@ -128,8 +128,24 @@ metadata_of = _MetadataBuilder  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
+class PersonalData:
+    """Which top-level fields of an event's data are personal, and whose they are.
+
+    The store encrypts those fields under the subject's key (see ``crypto.py``);
+    ``store.forget(subject)`` destroys the key, after which they read as
+    ``crypto.REDACTED``. The subject is an id (a user id, say), stored in clear.
+    """
+
+    subject: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event to append. Its ``event_id`` makes retries idempotent: keep it when retrying."""
+    """An event to append. Its ``event_id`` makes retries idempotent: keep it when retrying.
+
+    ``personal``: the fields of ``data`` to encrypt under a subject's key (crypto-shredding).
+    """
 
     event_type: str
     data: JsonObject
@@ -137,6 +153,7 @@ class NewEvent:
     timestamp: datetime = field(default_factory=_utc_now)
     metadata: Metadata = field(default_factory=Metadata)
     schema_version: int = 1
+    personal: PersonalData | None = None
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from eventsourcing_core import serialization
+from eventsourcing_core import crypto, serialization
 from eventsourcing_core._locks import RLock
+from eventsourcing_core.crypto import SubjectKey
 from eventsourcing_core.errors import ConcurrencyError, EventIdConflictError
 from eventsourcing_core.events import (
     AppendResult,
@@ -55,6 +56,7 @@ class InMemoryEventStore(EventStore):
         self._streams: dict[str, _Stream] = {}
         self._by_id: dict[UUID, RecordedEvent] = {}
         self._last_tx_id = 0
+        self._keys: dict[str, SubjectKey] = {}
 
     # -- appending -----------------------------------------------------------
 
@@ -107,6 +109,23 @@ class InMemoryEventStore(EventStore):
         stream.updated_at = datetime.now(UTC)
         return AppendResult(append.stream_id, len(stream.events), self._log[-1].checkpoint)
 
+    def _sealed(self, append: PreparedAppend) -> PreparedAppend:
+        """The append with personal fields sealed, as the PostgreSQL store stores them."""
+        if not crypto.has_personal([append]):
+            return append
+        for subject in crypto.subjects_of([append]):
+            self._keys.setdefault(subject, SubjectKey.new(subject))
+        return crypto.seal_appends([append], self._keys)[0]
+
+    def _forget_subject(self, subject: str) -> bool:
+        with self._lock:
+            return self._keys.pop(subject, None) is not None
+
+    def _opened(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        with self._lock:
+            keys = dict(self._keys)
+        return crypto.open_events(events, keys)
+
     def _replayed(self, append: PreparedAppend) -> AppendResult | None:
         """The earlier result when this append repeats a recorded one, else None."""
         first = self._by_id.get(append.events[0].event_id)
@@ -150,7 +169,7 @@ class InMemoryEventStore(EventStore):
             selected = events[:end][::-1]
         else:
             selected = events[(from_version or 1) - 1 :]
-        return selected if limit is None else selected[:limit]
+        return self._opened(selected if limit is None else selected[:limit])
 
     def _stream_version(self, stream_id: str) -> int:
         with self._lock:
@@ -176,7 +195,7 @@ class InMemoryEventStore(EventStore):
                 found.append(event)
                 if len(found) == limit:
                     break
-            return found
+        return self._opened(found)
 
     def _head(self) -> Checkpoint:
         with self._lock:
@@ -218,7 +237,7 @@ class _MemoryTransaction(StoreTransaction):
         self._log_length = len(store._log)
 
     def _append(self, append: PreparedAppend) -> AppendResult:
-        return self._store._record(append, self._tx_id)
+        return self._store._record(self._store._sealed(append), self._tx_id)
 
     def roll_back(self) -> None:
         self._store._forget(self._log_length)

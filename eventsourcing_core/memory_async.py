@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID
 
-from eventsourcing_core import serialization
+from eventsourcing_core import crypto, serialization
 from eventsourcing_core._locks import AsyncRLock
+from eventsourcing_core.crypto import SubjectKey
 from eventsourcing_core.errors import ConcurrencyError, EventIdConflictError
 from eventsourcing_core.events import (
     AppendResult,
@@ -53,6 +54,7 @@ class AsyncInMemoryEventStore(AsyncEventStore):
         self._streams: dict[str, _Stream] = {}
         self._by_id: dict[UUID, RecordedEvent] = {}
         self._last_tx_id = 0
+        self._keys: dict[str, SubjectKey] = {}
 
     # -- appending -----------------------------------------------------------
 
@@ -105,6 +107,23 @@ class AsyncInMemoryEventStore(AsyncEventStore):
         stream.updated_at = datetime.now(UTC)
         return AppendResult(append.stream_id, len(stream.events), self._log[-1].checkpoint)
 
+    def _sealed(self, append: PreparedAppend) -> PreparedAppend:
+        """The append with personal fields sealed, as the PostgreSQL store stores them."""
+        if not crypto.has_personal([append]):
+            return append
+        for subject in crypto.subjects_of([append]):
+            self._keys.setdefault(subject, SubjectKey.new(subject))
+        return crypto.seal_appends([append], self._keys)[0]
+
+    async def _forget_subject(self, subject: str) -> bool:
+        async with self._lock:
+            return self._keys.pop(subject, None) is not None
+
+    async def _opened(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        async with self._lock:
+            keys = dict(self._keys)
+        return crypto.open_events(events, keys)
+
     def _replayed(self, append: PreparedAppend) -> AppendResult | None:
         """The earlier result when this append repeats a recorded one, else None."""
         first = self._by_id.get(append.events[0].event_id)
@@ -148,7 +167,7 @@ class AsyncInMemoryEventStore(AsyncEventStore):
             selected = events[:end][::-1]
         else:
             selected = events[(from_version or 1) - 1 :]
-        return selected if limit is None else selected[:limit]
+        return await self._opened(selected if limit is None else selected[:limit])
 
     async def _stream_version(self, stream_id: str) -> int:
         async with self._lock:
@@ -174,7 +193,7 @@ class AsyncInMemoryEventStore(AsyncEventStore):
                 found.append(event)
                 if len(found) == limit:
                     break
-            return found
+        return await self._opened(found)
 
     async def _head(self) -> Checkpoint:
         async with self._lock:
@@ -216,7 +235,7 @@ class _AsyncMemoryTransaction(AsyncStoreTransaction):
         self._log_length = len(store._log)
 
     async def _append(self, append: PreparedAppend) -> AppendResult:
-        return self._store._record(append, self._tx_id)
+        return self._store._record(self._store._sealed(append), self._tx_id)
 
     def roll_back(self) -> None:
         self._store._forget(self._log_length)

@@ -260,6 +260,7 @@ def new_events(aggregate: Aggregate, metadata: Metadata | None = None) -> list[N
             event.to_data(),
             schema_version=event.schema_version,
             metadata=carried,
+            personal=event.personal_data(aggregate.id),
         )
         for event in aggregate.pending_events
     ]

@@ -241,6 +241,18 @@ class EventStore(ABC):
         """Every category with its number of streams and events."""
         return self._list_categories()
 
+    # -- personal data -------------------------------------------------------
+
+    def forget(self, subject: str) -> bool:
+        """Crypto-shred a subject: destroy its key, in one transaction.
+
+        Every personal field sealed under it (events appended with
+        ``PersonalData(subject, ...)``) reads as ``crypto.REDACTED`` from then
+        on, on every read path; everything else is untouched. True if the
+        subject had a key. See the README's "Erasing personal data".
+        """
+        return self._forget_subject(validation.check_name(subject, kind="subject"))
+
     # -- lifecycle -----------------------------------------------------------
 
     def close(self) -> None:  # noqa: B027 (a store without connections has nothing to close)
@@ -282,6 +294,9 @@ class EventStore(ABC):
 
     @abstractmethod
     def _head(self) -> Checkpoint: ...
+
+    @abstractmethod
+    def _forget_subject(self, subject: str) -> bool: ...
 
     @abstractmethod
     def _list_streams(

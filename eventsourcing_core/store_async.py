@@ -245,6 +245,18 @@ class AsyncEventStore(ABC):
         """Every category with its number of streams and events."""
         return await self._list_categories()
 
+    # -- personal data -------------------------------------------------------
+
+    async def forget(self, subject: str) -> bool:
+        """Crypto-shred a subject: destroy its key, in one transaction.
+
+        Every personal field sealed under it (events appended with
+        ``PersonalData(subject, ...)``) reads as ``crypto.REDACTED`` from then
+        on, on every read path; everything else is untouched. True if the
+        subject had a key. See the README's "Erasing personal data".
+        """
+        return await self._forget_subject(validation.check_name(subject, kind="subject"))
+
     # -- lifecycle -----------------------------------------------------------
 
     async def close(self) -> None:  # noqa: B027 (a store without connections has nothing to close)
@@ -286,6 +298,9 @@ class AsyncEventStore(ABC):
 
     @abstractmethod
     async def _head(self) -> Checkpoint: ...
+
+    @abstractmethod
+    async def _forget_subject(self, subject: str) -> bool: ...
 
     @abstractmethod
     async def _list_streams(

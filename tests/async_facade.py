@@ -91,7 +91,13 @@ class _Driver:
 
 
 class SyncStore:
-    """Looks like a sync ``EventStore``; runs the async store's coroutines on its loop."""
+    """Looks like a sync ``EventStore``; runs the async store's coroutines on its loop.
+
+    The store's helper objects named in ``HELPERS`` (``store.lifecycle``) get a
+    sync face too; any other attribute is the async store's own.
+    """
+
+    HELPERS = ("lifecycle",)
 
     def __init__(self, loop: EventLoopThread, store: AsyncEventStore) -> None:
         self._loop = loop
@@ -106,6 +112,11 @@ class SyncStore:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.async_store, name)
+        if name in self.HELPERS:
+            return _SyncHelper(self, attribute)
+        return self._sync(attribute)
+
+    def _sync(self, attribute: Any) -> Any:
         if not asyncio.iscoroutinefunction(attribute):
             return attribute
 
@@ -138,6 +149,17 @@ class SyncStore:
             raise
         self._driver.current = None
         driver.finish(None)
+
+
+class _SyncHelper:
+    """A store helper's coroutine methods, run like the store's own."""
+
+    def __init__(self, store: SyncStore, helper: object) -> None:
+        self._store = store
+        self._helper = helper
+
+    def __getattr__(self, name: str) -> Any:
+        return self._store._sync(getattr(self._helper, name))
 
 
 class SyncTransaction:

@@ -17,7 +17,7 @@ import functools
 import logging
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -101,6 +101,21 @@ def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
             lambda: AsyncPostgresEventStore.connect(dsn, max_size=20, notify=False)
         ) as facade:
             yield facade
+
+
+@pytest.fixture(params=["postgres", "async_postgres"])
+def any_pg_store(request: pytest.FixtureRequest) -> Iterator[PostgresEventStore]:
+    """The PostgreSQL store, sync then async (behind ``tests.async_facade``).
+
+    For PostgreSQL-only features (stream lifecycle, partitions) that both
+    PostgreSQL stores have; the async one's helper ``lifecycle`` gets a sync face.
+    """
+    if request.param == "postgres":
+        yield request.getfixturevalue("pg_store")
+        return
+    dsn: str = request.getfixturevalue("dsn")
+    with sync_facade(lambda: AsyncPostgresEventStore.connect(dsn, max_size=20)) as facade:
+        yield cast(PostgresEventStore, facade)
 
 
 async def _async_memory_store() -> AsyncInMemoryEventStore:

@@ -36,8 +36,8 @@ def ok(*args: str) -> str:
 
 def test_migrate_upgrades_shows_and_downgrades_the_schema(empty_dsn: str) -> None:
     assert "(none: not migrated)" in ok("--dsn", empty_dsn, "migrate", "current")
-    assert "is at revision 0005" in ok("--dsn", empty_dsn, "migrate")
-    assert "0005 (head)" in ok("--dsn", empty_dsn, "migrate", "history")
+    assert "is at revision 0006" in ok("--dsn", empty_dsn, "migrate")
+    assert "0006 (head)" in ok("--dsn", empty_dsn, "migrate", "history")
     assert "is at revision None" in ok("--dsn", empty_dsn, "migrate", "down", "base")
 
 
@@ -140,7 +140,20 @@ def test_a_usage_error_exits_with_2() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["migrate"], ["streams"], ["stream", "show"], ["append"], ["embedded"]]
+    "command",
+    [
+        [],
+        ["migrate"],
+        ["streams"],
+        ["stream", "show"],
+        ["append"],
+        ["embedded"],
+        ["stream", "delete"],
+        ["stream", "truncate"],
+        ["stream", "archive"],
+        ["forget"],
+        ["roles"],
+    ],
 )
 def test_every_command_has_help_with_examples(command: list[str]) -> None:
     out = ok(*command, "--help")
@@ -163,7 +176,12 @@ def test_the_demo_plays_the_stories_and_can_run_again(empty_dsn: str) -> None:
 
     assert "shipped" in first
     assert "cancelled" in first
-    stock = first.split("inventory levels:")[1].split("streams written:")[0]
+    erased = first.split("personal data:")[1].split("streams written:")[0]
+    assert '"$personal"' in erased
+    assert "bob@example.com" in erased.split("after `escore forget")[0]
+    assert "bob@example.com" not in erased.split("after `escore forget")[1]
+    assert "user directory email: [redacted]" in erased
+    stock = first.split("inventory levels:")[1].split("personal data:")[0]
     assert [line.split()[1] for line in stock.strip().splitlines()[1:]] == ["8", "50"]
     status = ok("--dsn", empty_dsn, "projections", "status")
     assert "failed" not in status
@@ -223,7 +241,8 @@ def test_projections_can_be_rebuilt_reset_and_inspected(empty_dsn: str) -> None:
     assert rebuilt.startswith("rebuilt order_summary: 6 events")
     assert "reset user_directory" in reset
     by_name = {row["projection"]: row for row in status}
-    assert (by_name["order_summary"]["lag"], by_name["user_directory"]["lag"]) == (0, 2)
+    # user_directory: two registrations, and the demo's SubjectForgotten (it scrubs on it)
+    assert (by_name["order_summary"]["lag"], by_name["user_directory"]["lag"]) == (0, 3)
     assert parked.strip() == "(none)"
     assert unknown.returncode == 1
     assert "unknown projection(s) ['nope']" in unknown.stderr

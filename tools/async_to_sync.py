@@ -38,6 +38,8 @@ MODULES = [
     "eventsourcing_core/memory_async.py",
     "eventsourcing_core/postgres/connection_async.py",
     "eventsourcing_core/postgres/appending_async.py",
+    "eventsourcing_core/postgres/keys_async.py",
+    "eventsourcing_core/postgres/lifecycle_async.py",
     "eventsourcing_core/postgres/store_async.py",
     "eventsourcing_core/postgres/snapshots_async.py",
     "eventsourcing_core/repository_async.py",

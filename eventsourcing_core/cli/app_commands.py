@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import sys
@@ -19,6 +20,7 @@ from eventsourcing_core.cli import ops, versions
 from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
+from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
 from eventsourcing_core.postgres.ownership import holding, owner_of
 from eventsourcing_core.postgres.partitions import owners, reset_projection, runners_for
 from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
@@ -26,6 +28,7 @@ from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection
 from eventsourcing_core.repository import Repository
+from eventsourcing_core.validation import SEALED_FIELD
 
 
 def run_replay(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:
@@ -256,12 +259,52 @@ def run_demo(args: argparse.Namespace, dsn: str, app: App) -> None:
         runners = [ProjectionRunner(store, p) for p in app.projections(store)]
         for runner in runners:
             runner.setup()
-        # Process managers append events other projections read: go round until still.
-        while sum(runner.run_batch() for runner in runners):
-            pass
+        _run_until_still(runners)
         _show_read_models(store, suffix)
+        _show_forgetting(store, runners, f"bob-{suffix}")
         print("\nstreams written:")
         table(["stream", "events"], [[s, store.stream_version(s)] for s in streams])
+
+
+def _run_until_still(runners: list[ProjectionRunner]) -> None:
+    # Process managers append events other projections read: go round until still.
+    while sum(runner.run_batch() for runner in runners):
+        pass
+
+
+def _show_forgetting(
+    store: PostgresEventStore, runners: list[ProjectionRunner], user_id: str
+) -> None:
+    """Crypto-shredding: the email as stored, then erased with ``store.forget``."""
+    stream_id = f"user-{user_id}"
+    stored = store.fetch_one(
+        sql.SQL("SELECT data FROM {}.events WHERE stream_id = %s AND version = 1")
+        .format(sql.Identifier(store.schema))
+        .as_string(),
+        [stream_id],
+    )
+    assert stored is not None
+    print(f"\npersonal data: {stream_id}'s email is stored encrypted under a key of its own:")
+    print(f"  stored: {_shortened(stored[0])}")
+    print(f"  read:   {dict(store.read_stream(stream_id)[0].data)}")
+    store.forget(user_id)
+    _run_until_still(runners)  # the directory scrubs the email on SubjectForgotten
+    print(f"after `escore forget {user_id}` (its key destroyed):")
+    print(f"  read:   {dict(store.read_stream(stream_id)[0].data)}")
+    row = store.fetch_one(
+        sql.SQL("SELECT email FROM {}.user_directory WHERE user_id = %s")
+        .format(sql.Identifier(store.schema))
+        .as_string(),
+        [user_id],
+    )
+    print(f"  user directory email: {row[0] if row else None}")
+
+
+def _shortened(data: dict[str, Any]) -> str:
+    sealed = data.get(SEALED_FIELD, {})
+    if isinstance(sealed, dict) and isinstance(sealed.get("sealed"), str):
+        data = {**data, SEALED_FIELD: {**sealed, "sealed": sealed["sealed"][:16] + "..."}}
+    return json.dumps(data)
 
 
 def _refuse_other_streams(dsn: str, schema: str, sample_categories: set[str]) -> None:
@@ -277,7 +320,9 @@ def _refuse_other_streams(dsn: str, schema: str, sample_categories: set[str]) ->
         return
     with PostgresEventStore.connect(dsn, schema=schema, notify=False) as store:
         others = sorted(
-            c.category for c in store.list_categories() if c.category not in sample_categories
+            c.category
+            for c in store.list_categories()
+            if c.category not in sample_categories and c.category != AUDIT_STREAM
         )
     if others:
         shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")

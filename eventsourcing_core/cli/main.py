@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from eventsourcing_core import embedded
-from eventsourcing_core.cli import app_commands, doctor, ops, store_commands
+from eventsourcing_core.cli import app_commands, doctor, lifecycle_commands, ops, store_commands
 from eventsourcing_core.cli.app import App, load_app
 from eventsourcing_core.dsn import resolve_dsn
 from eventsourcing_core.errors import (
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_embedded(commands)
     doctor.add_command(commands, _with_store(doctor.run_doctor))
+    lifecycle_commands.add_commands(commands, _command, _with_store)
     return parser
 
 
@@ -206,7 +207,14 @@ def _add_streams(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _add_stream(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    stream = _command(commands, "stream", "Look at one stream.", "  escore stream show order-42")
+    stream = _command(
+        commands,
+        "stream",
+        "Look at one stream, or delete, truncate or archive it.",
+        "  escore stream show order-42\n  escore stream delete order-42\n"
+        "  escore stream truncate order-42 --before 100\n"
+        "  escore stream delete --help   # each action has its own help",
+    )
     actions = stream.add_subparsers(title="actions", metavar="ACTION", required=True)
     show = _command(
         actions,
@@ -221,6 +229,7 @@ def _add_stream(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     show.add_argument("--limit", type=int)
     show.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     show.set_defaults(run=_with_store(store_commands.run_stream_show))
+    lifecycle_commands.add_stream_actions(actions, _command, _with_store)
 
 
 def _add_append(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

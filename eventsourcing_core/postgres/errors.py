@@ -2,7 +2,8 @@
 
 The append functions raise their own SQLSTATEs (class ``ES``): ``ES001`` a
 wrong expected version, ``ES002`` an event id reused for other content,
-``ES003`` a change to the append-only log.
+``ES003`` a change to the append-only log, ``ES004`` a missing stream and
+``ES005`` a lifecycle operation refused for its arguments (migrations/sql/0006_*).
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ from eventsourcing_core.errors import (
     DatabaseUnavailableError,
     EventIdConflictError,
     EventStoreError,
+    InvalidArgumentError,
+    PermissionDeniedError,
     SchemaNotReadyError,
+    StreamNotFoundError,
     TransactionConflictError,
 )
 
 WRONG_EXPECTED_VERSION = "ES001"
 EVENT_ID_CONFLICT = "ES002"
 APPEND_ONLY = "ES003"
+STREAM_NOT_FOUND = "ES004"
+LIFECYCLE_REFUSED = "ES005"
 
 EVENT_ID_CONSTRAINT = "events_event_id_key"
 _TRANSIENT_SQLSTATES = {"57P01", "57P02", "57P03"}
@@ -74,6 +80,14 @@ def translate(exc: psycopg.Error | psycopg_pool.PoolTimeout) -> EventStoreError:
         message = exc.diag.message_primary or ""
         return EventIdConflictError(
             exc.diag.message_detail or "", message.partition("recorded: ")[2]
+        )
+    if sqlstate == STREAM_NOT_FOUND:
+        return StreamNotFoundError(exc.diag.message_primary or first_line(exc))
+    if sqlstate == LIFECYCLE_REFUSED:
+        return InvalidArgumentError(exc.diag.message_primary or first_line(exc))
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        return PermissionDeniedError(
+            f"{first_line(exc)} (lifecycle operations need the owner role: see `escore roles`)"
         )
     if sqlstate in CONFLICT_SQLSTATES:
         return TransactionConflictError(sqlstate, first_line(exc))

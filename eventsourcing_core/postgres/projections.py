@@ -129,7 +129,7 @@ class _Session:
     ) -> None:
         self._connection = connection
         self._store = store
-        self._appender = PostgresTransaction(connection, store.statements)
+        self._appender = PostgresTransaction(connection, store.statements, store.keys)
         self._sql = sql
         self._render = render
 
@@ -161,7 +161,9 @@ class _Session:
     def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         query = self._store.statements.read_stream_forward
         cursor = self._connection.cursor(row_factory=recorded_event_row)
-        return cursor.execute(query, (stream_id, 1, None)).fetchall()
+        return self._store.keys.open(
+            self._connection, cursor.execute(query, (stream_id, stream_id, 1, None)).fetchall()
+        )
 
     def mark_processed(self, handler: str, event_id: UUID) -> bool:
         return self._connection.execute(self._sql.mark_processed, [handler, event_id]).rowcount == 1

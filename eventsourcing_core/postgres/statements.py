@@ -213,16 +213,22 @@ SELECT new_version, transaction_id, last_position FROM {schema}.replayed_append(
     %s, %s, %b::uuid[], %b::text[], %b::text[]::jsonb[])
 """
 
+# A stream reads from its first_version (moved by truncate_stream and
+# delete_stream, migrations/sql/0006_*): one primary-key lookup of the stream
+# row, then the same index range as before. Parameters: (stream_id, stream_id,
+# version, limit).
 _READ_STREAM_FORWARD = """
-SELECT {columns} FROM {schema}.events
- WHERE stream_id = %s AND version >= %s
+SELECT {columns} FROM {schema}.events,
+       (SELECT first_version FROM {schema}.streams WHERE stream_id = %s) AS kept
+ WHERE stream_id = %s AND version >= greatest(%s, kept.first_version)
  ORDER BY version
  LIMIT %s
 """
 
 _READ_STREAM_BACKWARD = """
-SELECT {columns} FROM {schema}.events
- WHERE stream_id = %s AND version <= %s
+SELECT {columns} FROM {schema}.events,
+       (SELECT first_version FROM {schema}.streams WHERE stream_id = %s) AS kept
+ WHERE stream_id = %s AND version <= %s AND version >= kept.first_version
  ORDER BY version DESC
  LIMIT %s
 """

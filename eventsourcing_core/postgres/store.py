@@ -28,6 +28,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
+from eventsourcing_core.crypto import has_personal
 from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import (
     DatabaseUnavailableError,
@@ -45,6 +46,8 @@ from eventsourcing_core.events import (
 from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
+from eventsourcing_core.postgres.keys import KeyRing
+from eventsourcing_core.postgres.lifecycle import StreamLifecycle
 from eventsourcing_core.postgres.liveness import (
     ReadBound,
     RunningTransaction,
@@ -75,7 +78,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
@@ -104,6 +107,9 @@ class PostgresEventStore(EventStore):
         self._owns_pool = owns_pool
         self._statements = Statements.for_schema(check_schema(schema))
         self._retry = RetryPolicy(pool)
+        self._keys = KeyRing(self._statements.schema)
+        self.lifecycle = StreamLifecycle(self)
+        """Stream delete, truncate and archive (see ``lifecycle.py``); the owner role's."""
         conninfo = pool.conninfo
         dsn = conninfo() if callable(conninfo) else conninfo
         self._notifier = Notifier(dsn, schema) if notify else None
@@ -159,6 +165,11 @@ class PostgresEventStore(EventStore):
     def statements(self) -> Statements:
         """The store's SQL statements, rendered for its schema."""
         return self._statements
+
+    @property
+    def keys(self) -> KeyRing:
+        """The subject keys of crypto-shredding (see ``keys.py``)."""
+        return self._keys
 
     @property
     def schema(self) -> str:
@@ -224,7 +235,7 @@ class PostgresEventStore(EventStore):
         """A transaction on one pooled connection; ``connection`` is there for your own writes."""
         try:
             with self._pool.connection() as conn, conn.transaction():
-                transaction = PostgresTransaction(conn, self._statements)
+                transaction = PostgresTransaction(conn, self._statements, self._keys)
                 yield transaction
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
@@ -236,6 +247,7 @@ class PostgresEventStore(EventStore):
         # two multi-stream appends that cross never deadlock; results come back
         # in the caller's order. The stable sort keeps one stream's parts in order.
         order = sorted(range(len(appends)), key=lambda index: appends[index].stream_id)
+        appends = self._sealed(appends)
 
         def attempt(*, fast: bool) -> list[AppendResult]:
             with self._pool.connection() as conn:
@@ -264,6 +276,23 @@ class PostgresEventStore(EventStore):
         self._committed()
         return results
 
+    def _sealed(self, appends: list[PreparedAppend]) -> list[PreparedAppend]:
+        if not has_personal(appends):
+            return appends
+
+        def seal() -> list[PreparedAppend]:
+            with self._pool.connection() as conn:
+                return self._keys.seal(conn, appends)
+
+        return self._run(seal)
+
+    def _forget_subject(self, subject: str) -> bool:
+        def forget() -> bool:
+            with self._pool.connection() as conn:
+                return self._keys.forget(conn, subject)
+
+        return self._run(forget)
+
     def _run_conflicting(self, operation: Callable[[], T]) -> T:
         """``_run``, again after a deadlock, serialization failure or lock timeout.
 
@@ -290,7 +319,19 @@ class PostgresEventStore(EventStore):
         else:
             query = self._statements.read_stream_forward
             start = 1 if from_version is None else from_version
-        return self._fetch_events(query, (stream_id, start, limit))
+        return self._fetch_events(query, (stream_id, stream_id, start, limit))
+
+    def delete_stream(self, stream_id: str) -> int:
+        """Soft-delete a stream (``lifecycle.delete_stream``); its kept version."""
+        return self.lifecycle.delete_stream(stream_id)
+
+    def truncate_stream(self, stream_id: str, before_version: int) -> int:
+        """Make the stream's reads start at ``before_version`` (``lifecycle.truncate_stream``)."""
+        return self.lifecycle.truncate_stream(stream_id, before_version)
+
+    def stream_exists(self, stream_id: str) -> bool:
+        """Whether the stream has events that reads return (a deleted one has none)."""
+        return self.lifecycle.stream_exists(stream_id)
 
     def _stream_version(self, stream_id: str) -> int:
         row = self.fetch_one(self._statements.stream_version, (stream_id,))
@@ -407,6 +448,10 @@ class PostgresEventStore(EventStore):
 
         return self._run(fetch)
 
+    def fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
+        """Run a query of ``EVENT_COLUMNS`` and return its events, personal fields opened."""
+        return self._fetch_events(query, params)
+
     def _fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
         def fetch() -> list[RecordedEvent]:
             with self._pool.connection() as conn:
@@ -415,7 +460,8 @@ class PostgresEventStore(EventStore):
                 cursor = conn.cursor(row_factory=recorded_event_row)
                 cursor.execute(query, params, binary=True)
                 with collector_paused():
-                    return cursor.fetchall()
+                    rows = cursor.fetchall()
+                return self._keys.open(conn, rows)
 
         return self._run(fetch)
 
@@ -434,12 +480,20 @@ class PostgresTransaction(StoreTransaction):
     as with the in-memory store.
     """
 
-    def __init__(self, connection: psycopg.Connection[Any], statements: Statements) -> None:
+    def __init__(
+        self,
+        connection: psycopg.Connection[Any],
+        statements: Statements,
+        keys: KeyRing | None = None,
+    ) -> None:
         self.connection = connection
         self._statements = statements
+        self._keys = keys or KeyRing(statements.schema)
 
     def _append(self, append: PreparedAppend) -> AppendResult:
         try:
+            sealed = self._keys.seal(self.connection, [append], remember=False)
+            append = sealed[0]
             try:
                 with self.connection.transaction():
                     return append_to_stream(self.connection, self._statements, append)

@@ -26,6 +26,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors as pg_errors
 
+from eventsourcing_core.crypto import has_personal
 from eventsourcing_core.dsn import check_dsn
 from eventsourcing_core.errors import (
     DatabaseUnavailableError,
@@ -43,6 +44,8 @@ from eventsourcing_core.events import (
 from eventsourcing_core.postgres.appending_async import append_to_stream
 from eventsourcing_core.postgres.connection_async import AsyncRetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
+from eventsourcing_core.postgres.keys_async import AsyncKeyRing
+from eventsourcing_core.postgres.lifecycle_async import AsyncStreamLifecycle
 from eventsourcing_core.postgres.liveness import (
     ReadBound,
     RunningTransaction,
@@ -73,7 +76,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 AsyncPool = psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
@@ -102,6 +105,9 @@ class AsyncPostgresEventStore(AsyncEventStore):
         self._owns_pool = owns_pool
         self._statements = Statements.for_schema(check_schema(schema))
         self._retry = AsyncRetryPolicy(pool)
+        self._keys = AsyncKeyRing(self._statements.schema)
+        self.lifecycle = AsyncStreamLifecycle(self)
+        """Stream delete, truncate and archive (see ``lifecycle.py``); the owner role's."""
         conninfo = pool.conninfo
         if callable(conninfo):  # @sync:
             raise InvalidArgumentError(_CALLABLE_CONNINFO)  # @sync:
@@ -161,6 +167,11 @@ class AsyncPostgresEventStore(AsyncEventStore):
     def statements(self) -> Statements:
         """The store's SQL statements, rendered for its schema."""
         return self._statements
+
+    @property
+    def keys(self) -> AsyncKeyRing:
+        """The subject keys of crypto-shredding (see ``keys.py``)."""
+        return self._keys
 
     @property
     def schema(self) -> str:
@@ -227,7 +238,7 @@ class AsyncPostgresEventStore(AsyncEventStore):
         """A transaction on one pooled connection; ``connection`` is there for your own writes."""
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                transaction = AsyncPostgresTransaction(conn, self._statements)
+                transaction = AsyncPostgresTransaction(conn, self._statements, self._keys)
                 yield transaction
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
@@ -239,6 +250,7 @@ class AsyncPostgresEventStore(AsyncEventStore):
         # two multi-stream appends that cross never deadlock; results come back
         # in the caller's order. The stable sort keeps one stream's parts in order.
         order = sorted(range(len(appends)), key=lambda index: appends[index].stream_id)
+        appends = await self._sealed(appends)
 
         async def attempt(*, fast: bool) -> list[AppendResult]:
             async with self._pool.connection() as conn:
@@ -267,6 +279,23 @@ class AsyncPostgresEventStore(AsyncEventStore):
         self._committed()
         return results
 
+    async def _sealed(self, appends: list[PreparedAppend]) -> list[PreparedAppend]:
+        if not has_personal(appends):
+            return appends
+
+        async def seal() -> list[PreparedAppend]:
+            async with self._pool.connection() as conn:
+                return await self._keys.seal(conn, appends)
+
+        return await self._run(seal)
+
+    async def _forget_subject(self, subject: str) -> bool:
+        async def forget() -> bool:
+            async with self._pool.connection() as conn:
+                return await self._keys.forget(conn, subject)
+
+        return await self._run(forget)
+
     async def _run_conflicting(self, operation: Callable[[], Awaitable[T]]) -> T:
         """``_run``, again after a deadlock, serialization failure or lock timeout.
 
@@ -293,7 +322,19 @@ class AsyncPostgresEventStore(AsyncEventStore):
         else:
             query = self._statements.read_stream_forward
             start = 1 if from_version is None else from_version
-        return await self._fetch_events(query, (stream_id, start, limit))
+        return await self._fetch_events(query, (stream_id, stream_id, start, limit))
+
+    async def delete_stream(self, stream_id: str) -> int:
+        """Soft-delete a stream (``lifecycle.delete_stream``); its kept version."""
+        return await self.lifecycle.delete_stream(stream_id)
+
+    async def truncate_stream(self, stream_id: str, before_version: int) -> int:
+        """Make the stream's reads start at ``before_version`` (``lifecycle.truncate_stream``)."""
+        return await self.lifecycle.truncate_stream(stream_id, before_version)
+
+    async def stream_exists(self, stream_id: str) -> bool:
+        """Whether the stream has events that reads return (a deleted one has none)."""
+        return await self.lifecycle.stream_exists(stream_id)
 
     async def _stream_version(self, stream_id: str) -> int:
         row = await self.fetch_one(self._statements.stream_version, (stream_id,))
@@ -410,6 +451,10 @@ class AsyncPostgresEventStore(AsyncEventStore):
 
         return await self._run(fetch)
 
+    async def fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
+        """Run a query of ``EVENT_COLUMNS`` and return its events, personal fields opened."""
+        return await self._fetch_events(query, params)
+
     async def _fetch_events(self, query: str, params: Any) -> list[RecordedEvent]:
         async def fetch() -> list[RecordedEvent]:
             async with self._pool.connection() as conn:
@@ -418,7 +463,8 @@ class AsyncPostgresEventStore(AsyncEventStore):
                 cursor = conn.cursor(row_factory=recorded_event_row)
                 await cursor.execute(query, params, binary=True)
                 with collector_paused():
-                    return await cursor.fetchall()
+                    rows = await cursor.fetchall()
+                return await self._keys.open(conn, rows)
 
         return await self._run(fetch)
 
@@ -437,12 +483,20 @@ class AsyncPostgresTransaction(AsyncStoreTransaction):
     as with the in-memory store.
     """
 
-    def __init__(self, connection: psycopg.AsyncConnection[Any], statements: Statements) -> None:
+    def __init__(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        statements: Statements,
+        keys: AsyncKeyRing | None = None,
+    ) -> None:
         self.connection = connection
         self._statements = statements
+        self._keys = keys or AsyncKeyRing(statements.schema)
 
     async def _append(self, append: PreparedAppend) -> AppendResult:
         try:
+            sealed = await self._keys.seal(self.connection, [append], remember=False)
+            append = sealed[0]
             try:
                 async with self.connection.transaction():
                     return await append_to_stream(self.connection, self._statements, append)

@@ -13,7 +13,8 @@ The package also ships what an application or a backend reuses in its own tests:
 
 - ``InMemoryProjectionRunner`` (``testing.projection_runner``): a projection
   over an ``InMemoryEventStore``, no PostgreSQL;
-- ``testing.store_contract``: ``StoreContract`` and ``TransactionContract``,
+- ``testing.store_contract``: ``StoreContract``, ``TransactionContract`` and
+  ``PersonalDataContract``,
   test classes every event store must pass (subclass them, give a ``store``
   fixture);
 - ``testing.projection_contract``: ``ProjectionRunnerContract``, the same for

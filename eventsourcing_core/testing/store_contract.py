@@ -12,12 +12,16 @@ that returns a fresh, empty ``EventStore`` for each test::
 
     class TestMyBackend(StoreContract): ...
     class TestMyBackendTransactions(TransactionContract): ...
+    class TestMyBackendPersonalData(PersonalDataContract): ...
 
 ``StoreContract``: appends and expected versions, idempotent retries, stream
 reads, the global log and its filters, listings. ``TransactionContract``:
 several streams in one transaction, all or nothing, and what a transaction
-does with a conflict. Event types are spelled as an order domain's (streams
-``order-1``, ``order-2``...), and every test starts from an empty store.
+does with a conflict. ``PersonalDataContract``: crypto-shredding (sealed
+personal fields, ``forget``; needs the ``encryption`` extra). Event types
+are spelled as an order domain's (streams ``order-1``, ``order-2``...; a
+user's, ``user-7``, for personal data), and every test starts from an empty
+store.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from uuid import uuid4
 
 import pytest
 
-from eventsourcing_core.errors import ConcurrencyError, EventIdConflictError
+from eventsourcing_core.crypto import REDACTED
+from eventsourcing_core.errors import ConcurrencyError, EventIdConflictError, InvalidArgumentError
 from eventsourcing_core.events import (
     ANY,
     NO_STREAM,
@@ -36,6 +41,7 @@ from eventsourcing_core.events import (
     Checkpoint,
     Metadata,
     NewEvent,
+    PersonalData,
     StreamAppend,
 )
 from eventsourcing_core.store import EventStore
@@ -586,3 +592,138 @@ class TransactionContract:
             ("order-1", "LineAdded"),
         ]
         assert not store.stream_exists("order-3")
+
+
+class PersonalDataContract:
+    """Crypto-shredding: personal fields read back until ``forget``, then as ``REDACTED``.
+
+    Every backend seals the fields an event declares personal
+    (``NewEvent(personal=PersonalData(subject, fields))``), opens them on every
+    read path, and after ``store.forget(subject)`` reads each of them as
+    ``crypto.REDACTED`` while everything else stays as written. Needs the
+    ``encryption`` extra (``cryptography``).
+    """
+
+    def test_personal_fields_read_back_as_written_until_forgotten(self, store: EventStore) -> None:
+        store.append("user-7", [user_registered()], NO_STREAM)
+
+        assert store.read_stream("user-7")[0].data == {
+            "user_id": "7",
+            "username": "alice",
+            "email": EMAIL,
+        }
+        assert store.read_all()[0].data["email"] == EMAIL
+
+    def test_after_forget_every_read_returns_the_marker_and_keeps_the_rest(
+        self, store: EventStore
+    ) -> None:
+        store.append("user-7", [user_registered()], NO_STREAM)
+        store.append("order-1", [NewEvent("OrderPlaced", {"user_id": "7"})], NO_STREAM)
+
+        assert store.forget("7") is True
+
+        for read in (store.read_stream("user-7"), store.read_all(categories=["user"])):
+            assert read[0].data == {"user_id": "7", "username": "alice", "email": REDACTED}
+        assert store.read_stream("order-1")[0].data == {"user_id": "7"}
+        assert store.forget("7") is False  # nothing left to forget
+
+    def test_every_read_path_opens_the_fields_and_redacts_them_once_forgotten(
+        self, store: EventStore
+    ) -> None:
+        store.append("user-7", [user_registered()], NO_STREAM)
+        with store.transaction() as tx:
+            tx.append("user-8", [user_registered("8", "bob@example.com")], NO_STREAM)
+
+        def emails() -> list[list[str]]:
+            with store.transaction():  # reads inside a caller's transaction, too
+                inside = [e.data["email"] for e in store.read_stream("user-7")]
+            return [
+                inside,
+                [e.data["email"] for e in store.read_stream("user-7", backwards=True)],
+                [e.data["email"] for e in store.read_all(categories=["user"])],
+                [e.data["email"] for e in store.iter_all(categories=["user"])],
+            ]
+
+        assert emails() == [
+            [EMAIL],
+            [EMAIL],
+            [EMAIL, "bob@example.com"],
+            [EMAIL, "bob@example.com"],
+        ]
+        store.forget("7")
+        assert emails() == [
+            [REDACTED],
+            [REDACTED],
+            [REDACTED, "bob@example.com"],
+            [REDACTED, "bob@example.com"],
+        ]
+
+    def test_forgetting_one_subject_leaves_the_others_readable(self, store: EventStore) -> None:
+        store.append("user-7", [user_registered("7")], NO_STREAM)
+        store.append("user-8", [user_registered("8", "bob@example.com")], NO_STREAM)
+
+        store.forget("7")
+
+        assert store.read_stream("user-8")[0].data["email"] == "bob@example.com"
+        assert store.read_stream("user-7")[0].data["email"] == REDACTED
+
+    def test_retrying_a_personal_append_is_still_idempotent(self, store: EventStore) -> None:
+        event = user_registered()
+        first = store.append("user-7", [event], NO_STREAM)
+
+        assert store.append("user-7", [event], NO_STREAM) == first
+        assert len(store.read_stream("user-7")) == 1
+
+    def test_a_subject_forgotten_and_seen_again_gets_a_new_key(self, store: EventStore) -> None:
+        store.append("user-7", [user_registered()], NO_STREAM)
+        store.forget("7")
+
+        store.append("user-7", [user_registered(email="new@example.com")], 1)
+
+        emails = [event.data["email"] for event in store.read_stream("user-7")]
+        assert emails == [REDACTED, "new@example.com"]
+
+    def test_bad_personal_declarations_are_refused_before_anything_is_written(
+        self, store: EventStore
+    ) -> None:
+        missing = NewEvent("E", {"a": 1}, personal=PersonalData("7", ("email",)))
+        reserved = NewEvent("E", {"$personal": 1})
+        blank = NewEvent("E", {"email": "x"}, personal=PersonalData(" ", ("email",)))
+        for bad in (missing, reserved, blank):
+            with pytest.raises(InvalidArgumentError):
+                store.append("user-7", [bad])
+        assert store.stream_version("user-7") == 0
+
+    def test_personal_fields_in_a_callers_transaction(self, store: EventStore) -> None:
+        with store.transaction() as tx:
+            tx.append("user-7", [user_registered()], NO_STREAM)
+
+        assert store.read_stream("user-7")[0].data["email"] == EMAIL
+
+    def test_a_key_made_in_a_rolled_back_transaction_is_not_used_afterwards(
+        self, store: EventStore
+    ) -> None:
+        def append_then_fail() -> None:
+            with store.transaction() as tx:
+                tx.append("user-7", [user_registered()], NO_STREAM)
+                raise RuntimeError("roll back")
+
+        with pytest.raises(RuntimeError):
+            append_then_fail()
+
+        store.append("user-7", [user_registered(email="after@example.com")], NO_STREAM)
+
+        assert store.read_stream("user-7")[0].data["email"] == "after@example.com"
+
+
+EMAIL = "alice.personal@example.com"
+"""The personal field's value in ``PersonalDataContract``'s events."""
+
+
+def user_registered(user_id: str = "7", email: str = EMAIL) -> NewEvent:
+    """A user's registration whose ``email`` is personal data of subject ``user_id``."""
+    return NewEvent(
+        "UserRegistered",
+        {"user_id": user_id, "username": "alice", "email": email},
+        personal=PersonalData(user_id, ("email",)),
+    )

@@ -5,6 +5,11 @@ A username is unique across users. Each name has its own aggregate
 registering or renaming a user saves the user and the name in one
 transaction, each at its expected version, so two users racing for one name
 cannot both get it.
+
+A user's email is personal data: the events mark it (``personal_fields``),
+the store keeps it encrypted under a key of the user's own, and
+``store.forget(user_id)`` erases it (it reads as ``crypto.REDACTED`` after).
+The username stays in clear: it is the public handle that names are reserved by.
 """
 
 from __future__ import annotations
@@ -23,12 +28,16 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 @dataclass(frozen=True)
 class UserRegistered(DomainEvent):
+    """The email is personal data: stored encrypted under the user's key (crypto-shredding)."""
+
+    personal_fields = ("email",)  # whose: the user's (the aggregate id)
     username: str
     email: str
 
 
 @dataclass(frozen=True)
 class EmailChanged(DomainEvent):
+    personal_fields = ("email",)
     email: str
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from eventsourcing_core.crypto import REDACTED
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Params, Projection, SqlSession
 
@@ -11,7 +12,8 @@ from eventsourcing_core.projection import Params, Projection, SqlSession
 class UserDirectory(Projection):
     name = "user_directory"
     tables = ("user_directory",)
-    categories = ("user",)
+    # '$lifecycle': the store's audit stream, for SubjectForgotten (see below).
+    categories = ("user", "$lifecycle")
 
     def setup(self, sql: SqlSession) -> None:
         # Usernames are unique: a name is freed (UserRenamed) in the log before
@@ -65,4 +67,11 @@ def _statements(events: Sequence[RecordedEvent]) -> Iterator[tuple[str, Params]]
                 yield (
                     "UPDATE {user_directory} SET status = 'deactivated' WHERE user_id = %s",
                     [user_id],
+                )
+            case "SubjectForgotten":
+                # store.forget(user_id): the events now read the email as
+                # redacted; the live row must not keep it either.
+                yield (
+                    "UPDATE {user_directory} SET email = %s WHERE user_id = %s",
+                    [REDACTED, data["subject"]],
                 )

@@ -1,0 +1,169 @@
+# GENERATED FILE, DO NOT EDIT. Source: eventsourcing_core/postgres/keys_async.py
+# (edit the source, then run `python tools/async_to_sync.py`)
+"""Subject keys in PostgreSQL for crypto-shredding: created on first use, fetched per page.
+
+Appends: a store process caches the keys it has seen (``KeyRing``), so an
+append for a known subject costs no extra statement. A subject it does not
+know costs one statement before the append (``_ENSURE_KEYS``: insert a fresh
+key unless the subject has one, and return the subject's key either way);
+it runs in autocommit, or in the caller's transaction for ``store.transaction()``,
+and holds no transaction id while anything outside the database runs.
+
+Reads: one statement per page that holds sealed events fetches exactly the
+keys of its subjects; reads never trust the cache, so a key that another
+process destroyed is never used to open a field again.
+
+Why a cache cannot resurrect a forgotten key: entries only ever come from
+rows read from the table, and nothing writes a cached key back (a new key
+is always freshly random). A process that cached a key before another
+process forgot the subject may still seal new events under it until it
+learns of the forget (its own ``forget``, or a read that found the key gone,
+evicts the entry); those fields read as redacted, since the key is gone from
+the database. So a forget concurrent with appends errs towards erasure.
+
+This async module is the source: ``keys.py`` (``KeyRing``, for the sync
+store) is generated from it by ``tools/async_to_sync.py``. Only the three
+statements are awaited; the cache is plain code, guarded by a thread lock
+held for no I/O, so it never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from eventsourcing_core import crypto
+from eventsourcing_core.crypto import SubjectKey
+from eventsourcing_core.events import RecordedEvent
+from eventsourcing_core.postgres.statements import render
+from eventsourcing_core.validation import PreparedAppend
+
+DEFAULT_CACHE_SIZE = 10_000
+_ENSURE_ATTEMPTS = 5
+
+# Insert the offered keys where a subject has none, and return every wanted
+# subject's key: a new one (from RETURNING) or the one already there (from
+# the statement's snapshot). A key committed by a racing process after that
+# snapshot is in neither: the caller runs the statement again.
+_ENSURE_KEYS = """
+WITH offered AS (
+    SELECT * FROM unnest(%(subjects)s::text[], %(key_ids)s::uuid[], %(secrets)s::bytea[])
+        AS o (subject, key_id, secret)
+), created AS (
+    INSERT INTO {schema}.subject_keys AS k (subject, key_id, secret)
+    SELECT subject, key_id, secret FROM offered
+    ON CONFLICT (subject) DO NOTHING
+    RETURNING k.subject, k.key_id, k.secret
+)
+SELECT subject, key_id, secret FROM created
+UNION ALL
+SELECT k.subject, k.key_id, k.secret FROM {schema}.subject_keys AS k
+ WHERE k.subject = ANY(%(subjects)s::text[])
+"""
+
+_FETCH_KEYS = """
+SELECT subject, key_id, secret FROM {schema}.subject_keys WHERE subject = ANY(%s::text[])
+"""
+
+_FORGET = "SELECT {schema}.forget_subject(%s)"
+
+
+class KeyRing:
+    """One store's subject keys: a bounded cache for appends, fresh fetches for reads."""
+
+    def __init__(self, schema: str, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        self._ensure = render(_ENSURE_KEYS, schema)
+        self._fetch = render(_FETCH_KEYS, schema)
+        self._forget = render(_FORGET, schema)
+        self._cache: dict[str, SubjectKey] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def seal(
+        self,
+        conn: psycopg.Connection[Any],
+        appends: list[PreparedAppend],
+        *,
+        remember: bool = True,
+    ) -> list[PreparedAppend]:
+        """The appends with their personal fields sealed (keys made on ``conn`` if new).
+
+        ``remember=False`` inside a caller's transaction: a key made there is
+        cached only once committed, and that transaction may still roll back.
+        """
+        if not crypto.has_personal(appends):
+            return appends
+        keys = self.for_append(conn, crypto.subjects_of(appends), remember=remember)
+        return crypto.seal_appends(appends, keys)
+
+    def for_append(
+        self, conn: psycopg.Connection[Any], subjects: set[str], *, remember: bool = True
+    ) -> dict[str, SubjectKey]:
+        """Each subject's key: from the cache, else the table's, else a new one."""
+        with self._lock:
+            keys = {subject: self._cache[subject] for subject in subjects if subject in self._cache}
+        missing = sorted(subjects - keys.keys())  # one lock order for racing inserters
+        for _ in range(_ENSURE_ATTEMPTS):
+            if not missing:
+                break
+            offered = [SubjectKey.new(subject) for subject in missing]
+            params = {
+                "subjects": missing,
+                "key_ids": [key.key_id for key in offered],
+                "secrets": [key.secret for key in offered],
+            }
+            cursor = conn.execute(self._ensure, params)
+            rows = cursor.fetchall()
+            found = self._remember(rows) if remember else _keys_of(rows)
+            keys.update(found)
+            missing = [subject for subject in missing if subject not in found]
+        if missing:
+            raise RuntimeError(f"no key could be made for subjects {missing!r}")
+        return keys
+
+    def open(
+        self, conn: psycopg.Connection[Any], events: list[RecordedEvent]
+    ) -> list[RecordedEvent]:
+        """A page of events with personal fields opened (or redacted), one key fetch at most."""
+        subjects = crypto.sealed_subjects(events)
+        if not subjects:
+            return events
+        cursor = conn.execute(self._fetch, [sorted(subjects)])
+        rows = cursor.fetchall()
+        keys = self._remember(rows)
+        self.evict(subject for subject in subjects if subject not in keys)
+        return crypto.open_events(events, keys)
+
+    def forget(self, conn: psycopg.Connection[Any], subject: str) -> bool:
+        """Destroy ``subject``'s key in one transaction; whether there was one."""
+        self.evict([subject])
+        cursor = conn.execute(self._forget, [subject])
+        row = cursor.fetchone()
+        self.evict([subject])  # a racing append may have cached it meanwhile
+        return bool(row and row[0])
+
+    def evict(self, subjects: Iterable[str]) -> None:
+        """Drop cached keys (forgotten here, or found gone on a read)."""
+        with self._lock:
+            for subject in subjects:
+                self._cache.pop(subject, None)
+
+    def _remember(self, rows: list[tuple[Any, ...]]) -> dict[str, SubjectKey]:
+        keys = _keys_of(rows)
+        with self._lock:
+            for subject, key in keys.items():
+                if self._cache.get(subject, key) != key:
+                    # The table holds another key than the cached one: the
+                    # cached one was destroyed; the table's is the truth.
+                    self._cache.pop(subject)
+                while len(self._cache) >= self._cache_size:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[subject] = key
+        return keys
+
+
+def _keys_of(rows: list[tuple[Any, ...]]) -> dict[str, SubjectKey]:
+    return {row[0]: SubjectKey(row[0], row[1], bytes(row[2])) for row in rows}

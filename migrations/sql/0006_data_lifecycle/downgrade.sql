@@ -1,0 +1,16 @@
+DROP FUNCTION {schema}.archive_streams(text);
+DROP FUNCTION {schema}.truncate_stream(text, bigint);
+DROP FUNCTION {schema}.delete_stream(text);
+DROP FUNCTION {schema}.forget_subject(text);
+DROP FUNCTION {schema}.record_lifecycle_event(text, jsonb);
+CREATE OR REPLACE FUNCTION {schema}.refuse_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%.% is append-only: % is not allowed', TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'ES003';
+END
+$$;
+DROP TABLE {schema}.events_archive;
+ALTER TABLE {schema}.streams DROP COLUMN deleted_at, DROP COLUMN first_version;
+DROP INDEX {schema}.events_personal_subject_idx;
+DROP TABLE {schema}.subject_keys;

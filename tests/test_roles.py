@@ -1,0 +1,131 @@
+"""The application role can append, read, project and forget; the database refuses the rest."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from eventsourcing_core import NO_STREAM, PostgresEventStore
+from eventsourcing_core.crypto import REDACTED
+from eventsourcing_core.errors import PermissionDeniedError
+from eventsourcing_core.postgres.roles import create_roles
+from eventsourcing_core.pytest_plugin import run_to_head
+from eventsourcing_core.samples.aggregates.users import register_user
+from eventsourcing_core.samples.projections.user_directory import UserDirectory
+from tests.helpers import numbered
+
+_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Roles:
+    owner_dsn: str
+    app_dsn: str
+
+
+def _as(dsn: str, role: str) -> str:
+    return make_conninfo(dsn, user=role)
+
+
+@pytest.fixture
+def roles(dsn: str) -> Iterator[Roles]:
+    """An owner and an application role of this test's own (roles are cluster-wide)."""
+    suffix = f"{os.getpid()}_{next(_numbers)}"
+    owner, app = f"escore_test_owner_{suffix}", f"escore_test_app_{suffix}"
+    try:
+        create_roles(dsn, owner=owner, app=app)
+        yield Roles(_as(dsn, owner), _as(dsn, app))
+    finally:
+        _drop_roles(dsn, owner, app)
+
+
+def _drop_roles(dsn: str, *names: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for name in names:
+            role = sql.Identifier(name)
+            if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                    [name],
+                )
+                conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role))
+                conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
+                conn.execute(sql.SQL("DROP ROLE {}").format(role))
+
+
+def test_the_application_role_appends_reads_projects_and_forgets(roles: Roles) -> None:
+    with PostgresEventStore.connect(roles.app_dsn) as store:
+        store.append("order-1", numbered(2), NO_STREAM)
+        register_user(store, "7", "alice", "alice@example.com")
+        assert [e.version for e in store.read_stream("order-1")] == [1, 2]
+
+        assert store.forget("7") is True
+        run_to_head(store, UserDirectory())
+
+        row = store.fetch_one("SELECT email FROM escore.user_directory")
+    assert row == (REDACTED,)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE escore.events SET data = '{}'",
+        "DELETE FROM escore.events",
+        "TRUNCATE escore.events",
+        "ALTER TABLE escore.events DISABLE TRIGGER ALL",
+        "ALTER TABLE escore.events DISABLE TRIGGER events_refuse_update_delete",
+        "DROP TABLE escore.events",
+        "UPDATE escore.streams SET first_version = 1",
+        "DELETE FROM escore.streams",
+        "DELETE FROM escore.subject_keys",
+        "UPDATE escore.subject_keys SET secret = secret",
+        "INSERT INTO escore.events_archive SELECT * FROM escore.events_archive",
+        "SELECT set_config('escore.archiving', 'on', false); DELETE FROM escore.events",
+        "SELECT escore.archive_streams(NULL)",
+        "SELECT escore.record_lifecycle_event('StreamDeleted', '{}')",
+    ],
+)
+def test_the_database_refuses_the_application_role_everything_else(
+    roles: Roles, statement: str
+) -> None:
+    with PostgresEventStore.connect(roles.app_dsn, notify=False) as store:
+        store.append("order-1", numbered(1), NO_STREAM)
+    with (
+        psycopg.connect(roles.app_dsn) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute(statement)
+
+
+def test_lifecycle_operations_are_the_owner_roles(roles: Roles) -> None:
+    with PostgresEventStore.connect(roles.app_dsn, notify=False) as app:
+        app.append("order-1", numbered(2), NO_STREAM)
+        with pytest.raises(PermissionDeniedError, match="owner role"):
+            app.delete_stream("order-1")
+        with pytest.raises(PermissionDeniedError, match="owner role"):
+            app.truncate_stream("order-1", 2)
+        with pytest.raises(PermissionDeniedError, match="owner role"):
+            app.lifecycle.archive()
+
+    with PostgresEventStore.connect(roles.owner_dsn, notify=False) as owner:
+        assert owner.delete_stream("order-1") == 2
+        assert owner.lifecycle.archive() == 2
+        audit = owner.read_stream("$lifecycle")
+    assert [e.data["by"] for e in audit] == [owner_name(roles)] * 2
+
+
+def owner_name(roles: Roles) -> str:
+    return str(conninfo_to_dict(roles.owner_dsn)["user"])
+
+
+def test_creating_the_roles_again_changes_nothing(dsn: str, roles: Roles) -> None:
+    create_roles(dsn, owner=owner_name(roles), app=str(conninfo_to_dict(roles.app_dsn)["user"]))
+    with PostgresEventStore.connect(roles.app_dsn, notify=False) as store:
+        store.append("order-1", numbered(1), NO_STREAM)
