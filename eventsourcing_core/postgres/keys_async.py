@@ -97,12 +97,23 @@ class AsyncKeyRing:
         keys = await self.for_append(conn, crypto.subjects_of(appends), remember=remember)
         return crypto.seal_appends(appends, keys)
 
+    def seal_from_cache(self, appends: list[PreparedAppend]) -> list[PreparedAppend] | None:
+        """The appends sealed with cached keys alone, or None if a subject's key is not cached.
+
+        The common case (a subject this process has written before) needs no
+        connection at all: the append's own statement is the only one.
+        """
+        subjects = crypto.subjects_of(appends)
+        keys = self._cached(subjects)
+        if len(keys) < len(subjects):
+            return None
+        return crypto.seal_appends(appends, keys)
+
     async def for_append(
         self, conn: psycopg.AsyncConnection[Any], subjects: set[str], *, remember: bool = True
     ) -> dict[str, SubjectKey]:
         """Each subject's key: from the cache, else the table's, else a new one."""
-        with self._lock:
-            keys = {subject: self._cache[subject] for subject in subjects if subject in self._cache}
+        keys = self._cached(subjects)
         missing = sorted(subjects - keys.keys())  # one lock order for racing inserters
         for _ in range(_ENSURE_ATTEMPTS):
             if not missing:
@@ -142,6 +153,10 @@ class AsyncKeyRing:
         row = await cursor.fetchone()
         self.evict([subject])  # a racing append may have cached it meanwhile
         return bool(row and row[0])
+
+    def _cached(self, subjects: set[str]) -> dict[str, SubjectKey]:
+        with self._lock:
+            return {subject: self._cache[subject] for subject in subjects if subject in self._cache}
 
     def evict(self, subjects: Iterable[str]) -> None:
         """Drop cached keys (forgotten here, or found gone on a read)."""

@@ -279,6 +279,9 @@ class PostgresEventStore(EventStore):
     def _sealed(self, appends: list[PreparedAppend]) -> list[PreparedAppend]:
         if not has_personal(appends):
             return appends
+        sealed = self._keys.seal_from_cache(appends)
+        if sealed is not None:
+            return sealed
 
         def seal() -> list[PreparedAppend]:
             with self._pool.connection() as conn:

@@ -282,6 +282,9 @@ class AsyncPostgresEventStore(AsyncEventStore):
     async def _sealed(self, appends: list[PreparedAppend]) -> list[PreparedAppend]:
         if not has_personal(appends):
             return appends
+        sealed = self._keys.seal_from_cache(appends)
+        if sealed is not None:
+            return sealed
 
         async def seal() -> list[PreparedAppend]:
             async with self._pool.connection() as conn:
