@@ -129,3 +129,33 @@ def test_creating_the_roles_again_changes_nothing(dsn: str, roles: Roles) -> Non
     create_roles(dsn, owner=owner_name(roles), app=str(conninfo_to_dict(roles.app_dsn)["user"]))
     with PostgresEventStore.connect(roles.app_dsn, notify=False) as store:
         store.append("order-1", numbered(1), NO_STREAM)
+
+
+def test_creating_the_roles_again_leaves_what_the_application_made_its_own(
+    dsn: str, roles: Roles
+) -> None:
+    app = str(conninfo_to_dict(roles.app_dsn)["user"])
+    with PostgresEventStore.connect(roles.app_dsn, notify=False) as store:
+        register_user(store, "7", "alice", "alice@example.com")
+        run_to_head(store, UserDirectory())
+    with psycopg.connect(roles.app_dsn, autocommit=True) as conn:
+        conn.execute(
+            "CREATE FUNCTION escore.whoami() RETURNS text LANGUAGE sql SECURITY DEFINER"
+            " AS 'SELECT current_user::text'"
+        )
+
+    create_roles(dsn, owner=owner_name(roles), app=app)  # as after a migration
+
+    with psycopg.connect(roles.app_dsn) as conn:
+        whoami = conn.execute("SELECT escore.whoami()").fetchone()
+        owners = conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class"
+            " WHERE relnamespace = 'escore'::regnamespace AND relname LIKE 'user_directory%'"
+        ).fetchall()
+    assert whoami == (app,)  # not the owner's: no escalation
+    assert owners == [(app,)]
+    with PostgresEventStore.connect(roles.app_dsn, notify=False) as store:
+        register_user(store, "8", "bob", "bob@example.com")
+        run_to_head(store, UserDirectory())  # its read model is still its own to write
+        rows = store.fetch_all("SELECT username FROM escore.user_directory ORDER BY username")
+    assert rows == [("alice",), ("bob",)]

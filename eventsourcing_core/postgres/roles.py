@@ -41,17 +41,23 @@ _DERIVED_TABLES = (
     "snapshots",
 )
 
-# Everything in the schema, with the ALTER ... OWNER TO form each kind needs.
+# Everything in the schema that the application role did not create, with the
+# ALTER ... OWNER TO form each kind needs. What the application created (read
+# models, their views, anything else) stays its own: handing it to the owner
+# would turn an application's SECURITY DEFINER function into the owner's (the
+# application role escalating to the owner) and its read models read-only to it.
 _OBJECTS = """
 SELECT 'TABLE', c.relname, NULL FROM pg_class c
  WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+   AND c.relowner <> %(app)s::regrole
 UNION ALL
 SELECT 'SEQUENCE', c.relname, NULL FROM pg_class c
  WHERE c.relnamespace = %(schema)s::regnamespace AND c.relkind = 'S'
+   AND c.relowner <> %(app)s::regrole
    AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
 UNION ALL
 SELECT 'FUNCTION', p.proname, pg_get_function_identity_arguments(p.oid) FROM pg_proc p
- WHERE p.pronamespace = %(schema)s::regnamespace
+ WHERE p.pronamespace = %(schema)s::regnamespace AND p.proowner <> %(app)s::regrole
 """
 
 
@@ -61,7 +67,7 @@ def create_roles(dsn: str, *, owner: str, app: str, schema: str = "escore") -> N
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
         for role in (owner, app):
             _create_role(conn, role)
-        _give_to_owner(conn, schema, owner)
+        _give_to_owner(conn, schema, owner, app)
         _grant_to_app(conn, schema, app)
 
 
@@ -71,10 +77,11 @@ def _create_role(conn: psycopg.Connection[Any], role: str) -> None:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
 
 
-def _give_to_owner(conn: psycopg.Connection[Any], schema: str, owner: str) -> None:
+def _give_to_owner(conn: psycopg.Connection[Any], schema: str, owner: str, app: str) -> None:
     to = sql.Identifier(owner)
     conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), to))
-    for kind, name, arguments in conn.execute(_OBJECTS, {"schema": schema}).fetchall():
+    names = {"schema": schema, "app": sql.Identifier(app).as_string(conn)}
+    for kind, name, arguments in conn.execute(_OBJECTS, names).fetchall():
         target = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(name))
         if arguments is not None:
             target = sql.SQL("{}({})").format(target, sql.SQL(arguments))
