@@ -18,6 +18,7 @@ from eventsourcing_core import (
     Repository,
 )
 from eventsourcing_core.errors import StreamNotFoundError
+from eventsourcing_core.postgres import lifecycle
 from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from eventsourcing_core.samples.aggregates.user import User
@@ -234,3 +235,52 @@ def test_truncating_keeps_a_snapshot_that_covers_the_gap_and_drops_one_that_does
 
     any_pg_store.truncate_stream("user-7", 6)  # a gap at 5: the snapshot must go
     assert PostgresSnapshotStore(any_pg_store).get("user-7") is None
+
+
+def test_archive_leaves_events_a_projection_has_not_reached(pg_store: PostgresEventStore) -> None:
+    pg_store.append("order-1", numbered(3), NO_STREAM)
+    first, *_ = pg_store.read_stream("order-1")
+    pg_store.execute(
+        "INSERT INTO escore.checkpoints (name, tx_id, position) VALUES ('lagging', %s, %s)",
+        [first.checkpoint.tx_id, first.checkpoint.position],
+    )
+    pg_store.delete_stream("order-1")
+
+    assert pg_store.lifecycle.archive() == 1  # only the event the projection has passed
+    assert [e.version for e in pg_store.read_all(categories=["order"])] == [2, 3]
+
+    head = pg_store.head()
+    pg_store.execute(
+        "UPDATE escore.checkpoints SET tx_id = %s, position = %s", [head.tx_id, head.position]
+    )
+    assert pg_store.lifecycle.archive() == 2
+    assert pg_store.read_all(categories=["order"]) == []
+
+
+def test_archive_moves_events_in_bounded_transactions(
+    pg_store: PostgresEventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lifecycle, "ARCHIVE_BATCH", 2)
+    pg_store.append("order-1", numbered(5), NO_STREAM)
+    pg_store.delete_stream("order-1")
+
+    assert pg_store.lifecycle.archive() == 5
+
+    batches = [data["events"] for kind, data in audit(pg_store) if kind == "EventsArchived"]
+    assert batches == [2, 2, 1]
+
+
+def test_forget_drops_a_snapshot_whose_personal_events_were_archived(
+    pg_store: PostgresEventStore,
+) -> None:
+    snapshots = PostgresSnapshotStore(pg_store)
+    users = Repository(pg_store, User, snapshots=snapshots)
+    register_user(pg_store, "7", "alice", "alice@example.com")
+    users.take_snapshot(users.load("7"))
+    pg_store.truncate_stream("user-7", 2)  # the snapshot covers the gap: kept
+    assert pg_store.lifecycle.archive() >= 1
+    assert snapshots.get("user-7") is not None
+
+    assert pg_store.forget("7") is True
+
+    assert snapshots.get("user-7") is None

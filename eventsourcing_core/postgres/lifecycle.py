@@ -19,8 +19,9 @@ stray ``DELETE`` is refused.
   is false; its version is kept, so an append continues at the next version
   (expected version: the kept one, or ANY); its events stay in the global log.
 - ``truncate_stream(stream_id, before_version)``: reads start at that version.
-- ``archive_streams``: events that stream reads no longer return move to
-  ``events_archive``; ``read_all_with_archive`` reads both tables in the global
+- ``archive_streams``: events that stream reads no longer return, and that
+  every projection's checkpoint has passed, move to ``events_archive`` in
+  bounded batches; ``read_all_with_archive`` reads both tables in the global
   log's order, under the same read bound (``_VISIBLE``) as ``read_all``.
 
 This async module is the source: ``lifecycle.py`` (``StreamLifecycle``, the
@@ -43,7 +44,9 @@ AUDIT_STREAM = "$lifecycle"
 
 _DELETE = "SELECT {schema}.delete_stream(%s)"
 _TRUNCATE = "SELECT {schema}.truncate_stream(%s, %s)"
-_ARCHIVE = "SELECT {schema}.archive_streams(%s)"
+_ARCHIVE = "SELECT {schema}.archive_streams(%s, %s)"
+ARCHIVE_BATCH = 10_000
+"""Events moved per transaction by ``archive`` (each holds global readers back until it commits)."""
 _STREAM_EXISTS = "SELECT version >= first_version FROM {schema}.streams WHERE stream_id = %s"
 
 # The global log with archived events, in one statement (so one snapshot: an
@@ -86,9 +89,19 @@ class StreamLifecycle:
         return self._call(self._truncate, check_stream_id(stream_id), before)
 
     def archive(self, stream_id: str | None = None) -> int:
-        """Move hidden events (of one stream, or all) to the archive; how many moved."""
+        """Move hidden events (of one stream, or all) to the archive; how many moved.
+
+        Only events every projection and the relay have passed (by their
+        checkpoints) move; the rest stay until they have. At most
+        ``ARCHIVE_BATCH`` events per transaction, one transaction after another.
+        """
         checked = None if stream_id is None else check_stream_id(stream_id)
-        return self._call(self._archive, checked)
+        total = 0
+        while True:
+            moved = self._call(self._archive, checked, ARCHIVE_BATCH)
+            total += moved
+            if moved < ARCHIVE_BATCH:
+                return total
 
     def stream_exists(self, stream_id: str) -> bool:
         """Whether the stream has an event that reads return (not deleted, not all truncated)."""

@@ -9,10 +9,16 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
+    -- Archived events count too: a stream truncated and archived may keep a
+    -- snapshot taken while its personal events were still read.
     DELETE FROM {schema}.snapshots
      WHERE stream_id IN (SELECT e.stream_id FROM {schema}.events e
                           WHERE e.data ? '$personal'
-                            AND e.data -> '$personal' ->> 'subject' = p_subject);
+                            AND e.data -> '$personal' ->> 'subject' = p_subject
+                         UNION
+                         SELECT a.stream_id FROM {schema}.events_archive a
+                          WHERE a.data ? '$personal'
+                            AND a.data -> '$personal' ->> 'subject' = p_subject);
     PERFORM {schema}.record_lifecycle_event(
         'SubjectForgotten', jsonb_build_object('subject', p_subject));
     RETURN true;

@@ -1,4 +1,4 @@
-DROP FUNCTION {schema}.archive_streams(text);
+DROP FUNCTION {schema}.archive_streams(text, bigint);
 DROP FUNCTION {schema}.truncate_stream(text, bigint);
 DROP FUNCTION {schema}.delete_stream(text);
 DROP FUNCTION {schema}.forget_subject(text);
