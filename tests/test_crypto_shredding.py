@@ -26,8 +26,9 @@ from eventsourcing_core import (
     Repository,
 )
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
-from eventsourcing_core.crypto import REDACTED
+from eventsourcing_core.crypto import REDACTED, SubjectKey
 from eventsourcing_core.events import PersonalData
+from eventsourcing_core.postgres.keys import KeyRing
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from eventsourcing_core.pytest_plugin import run_to_head
 from eventsourcing_core.samples.aggregates.user import User, UserRegistered
@@ -279,3 +280,19 @@ def test_racing_first_appends_for_one_subject_share_one_key(dsn: str) -> None:
 def test_user_registered_declares_the_email_personal() -> None:
     assert UserRegistered.personal_fields == ("email",)
     assert UserRegistered("alice", EMAIL).personal_data("7") == PersonalData("7", ("email",))
+
+
+def test_keys_fetched_before_a_forget_in_this_process_are_not_cached_after_it() -> None:
+    # A read or append whose key fetch ran before a forget here committed may hold
+    # the destroyed key; the forget evicts after its commit, and a fetch that
+    # began before that eviction must not put the key back into the cache.
+    ring = KeyRing("escore")
+    key = SubjectKey.new("7")
+    fetched_before = ring._evictions
+    ring.evict(["7"])  # the forget's eviction, after its DELETE committed
+
+    ring._remember([("7", key.key_id, key.secret)], fetched_before)
+
+    assert ring._cached({"7"}) == {}
+    ring._remember([("7", key.key_id, key.secret)], ring._evictions)  # a fresh fetch
+    assert ring._cached({"7"}) == {"7": key}

@@ -79,6 +79,10 @@ class AsyncKeyRing:
         self._cache: dict[str, SubjectKey] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        # Bumped by every eviction: keys fetched before one are not cached after
+        # it (a fetch that raced a forget in this process may hold the key it
+        # destroyed; the forget's eviction came first or the fetch is not kept).
+        self._evictions = 0
 
     async def seal(
         self,
@@ -118,6 +122,7 @@ class AsyncKeyRing:
         for _ in range(_ENSURE_ATTEMPTS):
             if not missing:
                 break
+            since = self._evictions
             offered = [SubjectKey.new(subject) for subject in missing]
             params = {
                 "subjects": missing,
@@ -126,7 +131,7 @@ class AsyncKeyRing:
             }
             cursor = await conn.execute(self._ensure, params)
             rows = await cursor.fetchall()
-            found = self._remember(rows) if remember else _keys_of(rows)
+            found = self._remember(rows, since) if remember else _keys_of(rows)
             keys.update(found)
             missing = [subject for subject in missing if subject not in found]
         if missing:
@@ -140,9 +145,10 @@ class AsyncKeyRing:
         subjects = crypto.sealed_subjects(events)
         if not subjects:
             return events
+        since = self._evictions
         cursor = await conn.execute(self._fetch, [sorted(subjects)])
         rows = await cursor.fetchall()
-        keys = self._remember(rows)
+        keys = self._remember(rows, since)
         self.evict(subject for subject in subjects if subject not in keys)
         return crypto.open_events(events, keys)
 
@@ -160,13 +166,20 @@ class AsyncKeyRing:
 
     def evict(self, subjects: Iterable[str]) -> None:
         """Drop cached keys (forgotten here, or found gone on a read)."""
+        gone = list(subjects)
+        if not gone:
+            return
         with self._lock:
-            for subject in subjects:
+            self._evictions += 1
+            for subject in gone:
                 self._cache.pop(subject, None)
 
-    def _remember(self, rows: list[tuple[Any, ...]]) -> dict[str, SubjectKey]:
+    def _remember(self, rows: list[tuple[Any, ...]], since: int) -> dict[str, SubjectKey]:
+        """The keys of ``rows``, cached unless an eviction came after ``since`` (their fetch)."""
         keys = _keys_of(rows)
         with self._lock:
+            if self._evictions != since:
+                return keys
             for subject, key in keys.items():
                 if self._cache.get(subject, key) != key:
                     # The table holds another key than the cached one: the
