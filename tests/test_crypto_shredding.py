@@ -27,6 +27,7 @@ from eventsourcing_core import (
 )
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.crypto import REDACTED, SubjectKey
+from eventsourcing_core.errors import EventStoreError
 from eventsourcing_core.events import PersonalData
 from eventsourcing_core.postgres.keys import KeyRing
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
@@ -35,6 +36,7 @@ from eventsourcing_core.samples.aggregates.user import User, UserRegistered
 from eventsourcing_core.samples.aggregates.users import register_user
 from eventsourcing_core.samples.projections.user_directory import UserDirectory
 from eventsourcing_core.testing.store_contract import EMAIL, user_registered
+from tests.helpers import numbered
 from tests.raw_bytes import relation_bytes
 
 
@@ -296,3 +298,26 @@ def test_keys_fetched_before_a_forget_in_this_process_are_not_cached_after_it() 
     assert ring._cached({"7"}) == {}
     ring._remember([("7", key.key_id, key.secret)], ring._evictions)  # a fresh fetch
     assert ring._cached({"7"}) == {"7": key}
+
+
+def test_a_failing_key_statement_in_a_transaction_undoes_itself_alone(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    with psycopg.connect(dsn) as other:
+        # Another session is making subject 9's key and has not committed.
+        other.execute(
+            "INSERT INTO escore.subject_keys (subject, key_id, secret)"
+            " VALUES ('9', gen_random_uuid(), decode(repeat('ab', 32), 'hex'))"
+        )
+        with pg_store.transaction() as tx:
+            tx.connection.execute("SET LOCAL lock_timeout = '100ms'")
+            tx.append("order-1", numbered(1), NO_STREAM)
+            with pytest.raises(EventStoreError):
+                tx.append("user-9", [user_registered("9")], NO_STREAM)  # waits, times out
+            tx.append("order-2", numbered(1), NO_STREAM)
+        other.rollback()
+
+    assert [e.stream_id for e in pg_store.read_all(categories=["order", "user"])] == [
+        "order-1",
+        "order-2",
+    ]

@@ -16,6 +16,7 @@ from eventsourcing_core import (
     migrate,
 )
 from eventsourcing_core.postgres.store import SCHEMA_REVISION
+from eventsourcing_core.testing.store_contract import user_registered
 from tests.helpers import numbered
 
 
@@ -340,3 +341,13 @@ def test_the_comparison_sees_a_difference_of_each_kind(
     fresh, changed = _catalog(empty_dsn, "fresh"), _catalog(empty_dsn, "changed")
 
     assert changed[kind] != fresh[kind]
+
+
+def test_downgrading_below_0006_refuses_to_destroy_subject_keys(dsn: str) -> None:
+    with PostgresEventStore.connect(dsn, notify=False) as store:
+        store.append("user-7", [user_registered()], NO_STREAM)
+
+    with pytest.raises(psycopg.Error, match="would destroy every subject key"):
+        migrate.downgrade(dsn, "0005")
+
+    assert migrate.current(dsn) == SCHEMA_REVISION

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gc
+import os
 import pickle
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -135,4 +136,16 @@ def test_reads_from_many_threads_leave_the_collector_enabled(pg_store: PostgresE
         counts = list(pool.map(lambda _: len(pg_store.read_stream("order-1")), range(200)))
 
     assert counts == [50] * 200
+    assert gc.isenabled()
+
+
+def test_a_child_forked_during_a_pause_starts_with_the_collector_enabled() -> None:
+    with collector_paused():
+        pid = os.fork()
+        if pid == 0:  # the child: a page it builds pauses and re-enables as usual
+            with collector_paused():
+                paused = not gc.isenabled()
+            os._exit(0 if paused and gc.isenabled() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
     assert gc.isenabled()

@@ -7,6 +7,7 @@ and was most of a read's Python, so it is kept to as few steps as possible.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,19 @@ def recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:
 _collector_lock = threading.Lock()
 _collector_pauses = 0
 _collector_was_enabled = False
+
+
+def _after_fork_in_child() -> None:
+    """A child forked during another thread's pause starts with no pause and a free lock."""
+    global _collector_lock, _collector_pauses
+    was_enabled = _collector_was_enabled if _collector_pauses else gc.isenabled()
+    _collector_lock = threading.Lock()
+    _collector_pauses = 0
+    if was_enabled:
+        gc.enable()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextmanager

@@ -493,10 +493,22 @@ class PostgresTransaction(StoreTransaction):
         self._statements = statements
         self._keys = keys or KeyRing(statements.schema)
 
+    def _sealed_here(self, append: PreparedAppend) -> PreparedAppend:
+        """``append`` sealed; a key it needs is made in a savepoint of its own.
+
+        A failing key statement (a lock timeout, a cancellation) then undoes
+        itself alone, as a failing append does, not the caller's transaction.
+        """
+        sealed = self._keys.seal_from_cache([append])
+        if sealed is None:
+            with self.connection.transaction():
+                sealed = self._keys.seal(self.connection, [append], remember=False)
+        return sealed[0]
+
     def _append(self, append: PreparedAppend) -> AppendResult:
         try:
-            sealed = self._keys.seal(self.connection, [append], remember=False)
-            append = sealed[0]
+            if has_personal([append]):
+                append = self._sealed_here(append)
             try:
                 with self.connection.transaction():
                     return append_to_stream(self.connection, self._statements, append)

@@ -496,10 +496,22 @@ class AsyncPostgresTransaction(AsyncStoreTransaction):
         self._statements = statements
         self._keys = keys or AsyncKeyRing(statements.schema)
 
+    async def _sealed_here(self, append: PreparedAppend) -> PreparedAppend:
+        """``append`` sealed; a key it needs is made in a savepoint of its own.
+
+        A failing key statement (a lock timeout, a cancellation) then undoes
+        itself alone, as a failing append does, not the caller's transaction.
+        """
+        sealed = self._keys.seal_from_cache([append])
+        if sealed is None:
+            async with self.connection.transaction():
+                sealed = await self._keys.seal(self.connection, [append], remember=False)
+        return sealed[0]
+
     async def _append(self, append: PreparedAppend) -> AppendResult:
         try:
-            sealed = await self._keys.seal(self.connection, [append], remember=False)
-            append = sealed[0]
+            if has_personal([append]):
+                append = await self._sealed_here(append)
             try:
                 async with self.connection.transaction():
                     return await append_to_stream(self.connection, self._statements, append)
