@@ -50,7 +50,8 @@ def _drop_roles(dsn: str, *names: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         for name in names:
             role = sql.Identifier(name)
-            if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+            exists = conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone()
+            if exists is not None:  # a row of no columns is (), which is falsy
                 conn.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
                     [name],
@@ -58,6 +59,8 @@ def _drop_roles(dsn: str, *names: str) -> None:
                 conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role))
                 conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
                 conn.execute(sql.SQL("DROP ROLE {}").format(role))
+            gone = conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone()
+            assert gone is None, f"role {name} outlived its test"
 
 
 def test_the_application_role_appends_reads_projects_and_forgets(roles: Roles) -> None:
