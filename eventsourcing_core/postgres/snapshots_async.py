@@ -24,11 +24,11 @@ class AsyncPostgresSnapshotStore(AsyncSnapshotStore):
         # A newer snapshot wins: a slow writer never replaces it with an older one.
         await self._store.fetch_one(
             self._store.statements.put_snapshot,
-            (
-                snapshot.stream_id,
-                snapshot.aggregate_type,
-                snapshot.state_version,
-                snapshot.version,
-                serialization.dumps(snapshot.state),
-            ),
+            {
+                "stream_id": snapshot.stream_id,
+                "aggregate_type": snapshot.aggregate_type,
+                "state_version": snapshot.state_version,
+                "version": snapshot.version,
+                "state": serialization.dumps(snapshot.state),
+            },
         )

@@ -307,9 +307,26 @@ SELECT stream_id, aggregate_type, state_version, version, state
  WHERE stream_id = %s
 """
 
+# A snapshot may hold a stream's personal fields in clear, so it is written only
+# while every subject sealed in the stream still has its key, and it holds those
+# key rows (FOR KEY SHARE) until it commits: a forget committed first leaves a
+# subject keyless and nothing is written; a forget that comes later waits for
+# this insert, and its own DELETE of the snapshots then sees and removes it.
 _PUT_SNAPSHOT = """
+WITH subjects AS (
+    SELECT e.data -> '$personal' ->> 'subject' AS subject FROM {schema}.events e
+     WHERE e.stream_id = %(stream_id)s AND e.data ? '$personal'
+    UNION
+    SELECT a.data -> '$personal' ->> 'subject' FROM {schema}.events_archive a
+     WHERE a.stream_id = %(stream_id)s AND a.data ? '$personal'
+), held AS (
+    SELECT k.subject FROM {schema}.subject_keys k
+     WHERE k.subject IN (SELECT subject FROM subjects)
+       FOR KEY SHARE
+)
 INSERT INTO {schema}.snapshots AS s (stream_id, aggregate_type, state_version, version, state)
-VALUES (%s, %s, %s, %s, %s::jsonb)
+SELECT %(stream_id)s, %(aggregate_type)s, %(state_version)s, %(version)s, %(state)s::jsonb
+ WHERE (SELECT count(*) FROM subjects) = (SELECT count(*) FROM held)
 ON CONFLICT (stream_id) DO UPDATE
    SET aggregate_type = excluded.aggregate_type, state_version = excluded.state_version,
        version = excluded.version, state = excluded.state, created_at = now()
