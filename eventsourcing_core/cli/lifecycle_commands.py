@@ -46,7 +46,8 @@ def add_stream_actions(
     archive = command(
         actions,
         "archive",
-        "Move the events of deleted or truncated streams to the archive table.",
+        "Move the events of deleted or truncated streams that every projection has passed"
+        " to the archive table, in bounded transactions.",
         "  escore stream archive --yes\n  escore stream archive order-42 --yes",
     )
     archive.add_argument("stream", nargs="?", help="one stream (default: every stream)")

@@ -15,7 +15,9 @@ process destroyed is never used to open a field again.
 
 Why a cache cannot resurrect a forgotten key: entries only ever come from
 rows read from the table, and nothing writes a cached key back (a new key
-is always freshly random). A process that cached a key before another
+is always freshly random); keys fetched before an eviction (a ``forget`` in
+this process) are not cached after it, so a fetch racing that forget cannot
+put the destroyed key back. A process that cached a key before another
 process forgot the subject may still seal new events under it until it
 learns of the forget (its own ``forget``, or a read that found the key gone,
 evicts the entry); those fields read as redacted, since the key is gone from
