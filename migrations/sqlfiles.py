@@ -40,14 +40,22 @@ def _driver_connection() -> Connection[object]:
     return connection
 
 
-def run(revision: str, *, downgrade: bool = False) -> None:
-    """Execute the upgrade files (or ``downgrade.sql``) of one revision's folder."""
+def run(revision: str, *, downgrade: bool = False, only: tuple[str, ...] = ()) -> None:
+    """Execute the upgrade files (or ``downgrade.sql``) of one revision's folder.
+
+    ``only``: just these upgrade files, for a later revision's downgrade that
+    restores objects it replaced (the files are read, never copied or edited).
+    """
     folder = resources.files(__package__).joinpath("sql", revision)
     names = sorted(
         entry.name
         for entry in folder.iterdir()
-        if entry.name.endswith(".sql") and (entry.name == "downgrade.sql") == downgrade
+        if entry.name.endswith(".sql")
+        and (entry.name == "downgrade.sql") == downgrade
+        and (not only or entry.name in only)
     )
+    if only and len(names) != len(only):
+        raise FileNotFoundError(f"revision {revision} lacks some of {only}")
     schema = _safe_schema()
     connection = _driver_connection()
     for name in names:

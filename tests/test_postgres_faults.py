@@ -1,11 +1,24 @@
-"""Connection faults on the real server: the store reconnects, and retried appends stay single."""
+"""Connection faults on the real server: the store reconnects; retries stay single."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from eventsourcing_core import ANY, NO_STREAM, ExpectedVersion, PostgresEventStore, StreamAppend
+from eventsourcing_core import (
+    ANY,
+    NO_STREAM,
+    ExpectedVersion,
+    NewEvent,
+    PostgresEventStore,
+    StreamAppend,
+)
+from eventsourcing_core.events import PersonalData, uuid7
+from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
 from eventsourcing_core.pytest_plugin import Server
 from tests.helpers import numbered, terminate_other_sessions
 from tests.proxy import losing_proxy
@@ -54,3 +67,96 @@ def test_an_append_whose_reply_was_lost_after_commit_is_retried_without_duplicat
             assert [e.event_id for e in recorded] == [e.event_id for e in batch]
             assert results[0].checkpoint == recorded[-1].checkpoint
             assert len(store.read_all()) == sum(len(a.events) for a in appends)
+
+
+def _audited(store: PostgresEventStore) -> list[str]:
+    return [event.event_type for event in store.read_stream(AUDIT_STREAM)]
+
+
+@pytest.mark.parametrize("operation", ["forget", "delete", "truncate"])
+def test_a_lifecycle_call_whose_reply_was_lost_after_commit_answers_as_the_first_attempt(
+    server: Server, dsn: str, operation: str
+) -> None:
+    # The connection dies after the function committed; the store's retry sends
+    # the same operation id, which finds the first attempt's audit event: the
+    # same answer, and no second audit event.
+    database = conninfo_to_dict(dsn)["dbname"]
+    with losing_proxy(server.host, server.port) as proxy:
+        proxied = make_conninfo(
+            host="127.0.0.1", port=proxy.port, user=server.user, dbname=str(database)
+        )
+        with PostgresEventStore.connect(proxied, notify=False) as store:
+            personal = NewEvent(
+                "UserRegistered",
+                {"username": "alice", "email": "alice@example.com"},
+                personal=PersonalData("7", ("email",)),
+            )
+            store.append("user-7", [personal, *numbered(2)], NO_STREAM)
+            calls: dict[str, tuple[bytes, Callable[[], object], object, str]] = {
+                "forget": (b"forget_subject", lambda: store.forget("7"), True, "SubjectForgotten"),
+                "delete": (
+                    b"delete_stream",
+                    lambda: store.delete_stream("user-7"),
+                    3,
+                    "StreamDeleted",
+                ),
+                "truncate": (
+                    b"truncate_stream",
+                    lambda: store.truncate_stream("user-7", 2),
+                    2,
+                    "StreamTruncated",
+                ),
+            }
+            marker, call, answer, audit_event = calls[operation]
+            proxy.lose_reply_to(marker)
+
+            assert call() == answer
+
+            assert proxy.lost_replies == 1, "the proxy did not cut the first reply"
+            assert _audited(store) == [audit_event]
+            # A second call is a new operation: it finds nothing left to do, or
+            # does the same again, and says so.
+            if operation == "forget":
+                assert store.forget("7") is False
+                assert _audited(store) == [audit_event]
+
+
+@pytest.mark.parametrize("operation", ["forget", "delete", "truncate"])
+def test_a_retry_that_overtakes_its_still_running_first_attempt_waits_and_answers_as_it(
+    pg_store: PostgresEventStore, dsn: str, operation: str
+) -> None:
+    # The first attempt's connection died mid-call, but its backend still runs
+    # and commits while the retry (same operation id) arrives: the retry waits
+    # for its lock, then finds its audit event.
+    pg_store.append(
+        "user-7",
+        [
+            NewEvent(
+                "UserRegistered",
+                {"username": "alice", "email": "alice@example.com"},
+                personal=PersonalData("7", ("email",)),
+            ),
+            *numbered(2),
+        ],
+        NO_STREAM,
+    )
+    statement, args, answer = {
+        "forget": ("SELECT escore.forget_subject(%s, %s)", ("7",), True),
+        "delete": ("SELECT escore.delete_stream(%s, %s)", ("user-7",), 3),
+        "truncate": ("SELECT escore.truncate_stream(%s, %s, %s)", ("user-7", 2), 2),
+    }[operation]
+    params = (*args, uuid7())
+    with psycopg.connect(dsn) as first, psycopg.connect(dsn, autocommit=True) as retry:
+        row = first.execute(statement, params).fetchone()
+        assert row == (answer,)
+        answers: list[object] = []
+        retrying = threading.Thread(
+            target=lambda: answers.append(retry.execute(statement, params).fetchone())
+        )
+        retrying.start()
+        retrying.join(timeout=0.5)
+        assert retrying.is_alive(), "the retry did not wait for the first attempt"
+        first.commit()
+        retrying.join(timeout=10)
+    assert answers == [(answer,)]
+    assert len(_audited(pg_store)) == 1

@@ -34,6 +34,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -70,7 +71,7 @@ _FETCH_KEYS = """
 SELECT subject, key_id, secret FROM {schema}.subject_keys WHERE subject = ANY(%s::text[])
 """
 
-_FORGET = "SELECT {schema}.forget_subject(%s)"
+_FORGET = "SELECT {schema}.forget_subject(%s, %s)"
 
 
 class KeyRing:
@@ -156,10 +157,14 @@ class KeyRing:
         self.evict(subject for subject in subjects if subject not in keys)
         return crypto.open_events(events, keys)
 
-    def forget(self, conn: psycopg.Connection[Any], subject: str) -> bool:
-        """Destroy ``subject``'s key in one transaction; whether there was one."""
+    def forget(self, conn: psycopg.Connection[Any], subject: str, operation: UUID) -> bool:
+        """Destroy ``subject``'s key in one transaction; whether there was one.
+
+        ``operation`` identifies the call: an attempt repeated with it (after a
+        reply lost past COMMIT) answers as the first did, recording nothing more.
+        """
         self.evict([subject])
-        cursor = conn.execute(self._forget, [subject])
+        cursor = conn.execute(self._forget, [subject, operation])
         row = cursor.fetchone()
         self.evict([subject])  # a racing append may have cached it meanwhile
         return bool(row and row[0])

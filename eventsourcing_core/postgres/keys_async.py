@@ -32,6 +32,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
@@ -68,7 +69,7 @@ _FETCH_KEYS = """
 SELECT subject, key_id, secret FROM {schema}.subject_keys WHERE subject = ANY(%s::text[])
 """
 
-_FORGET = "SELECT {schema}.forget_subject(%s)"
+_FORGET = "SELECT {schema}.forget_subject(%s, %s)"
 
 
 class AsyncKeyRing:
@@ -154,10 +155,16 @@ class AsyncKeyRing:
         self.evict(subject for subject in subjects if subject not in keys)
         return crypto.open_events(events, keys)
 
-    async def forget(self, conn: psycopg.AsyncConnection[Any], subject: str) -> bool:
-        """Destroy ``subject``'s key in one transaction; whether there was one."""
+    async def forget(
+        self, conn: psycopg.AsyncConnection[Any], subject: str, operation: UUID
+    ) -> bool:
+        """Destroy ``subject``'s key in one transaction; whether there was one.
+
+        ``operation`` identifies the call: an attempt repeated with it (after a
+        reply lost past COMMIT) answers as the first did, recording nothing more.
+        """
         self.evict([subject])
-        cursor = await conn.execute(self._forget, [subject])
+        cursor = await conn.execute(self._forget, [subject, operation])
         row = await cursor.fetchone()
         self.evict([subject])  # a racing append may have cached it meanwhile
         return bool(row and row[0])

@@ -17,6 +17,11 @@ stray ``DELETE`` is refused.
   is false; its version is kept, so an append continues at the next version
   (expected version: the kept one, or ANY); its events stay in the global log.
 - ``truncate_stream(stream_id, before_version)``: reads start at that version.
+- ``delete_stream`` and ``truncate_stream`` (and ``forget``) take an operation
+  id, made once per call and sent again by every retry of it: it becomes the
+  audit event's id, so an attempt repeated after its reply was lost past
+  COMMIT returns the first attempt's answer and records nothing more
+  (revision 0007).
 - ``archive_streams``: events that stream reads no longer return, and that
   every projection's checkpoint has passed, move to ``events_archive`` in
   bounded batches; ``read_all_with_archive`` reads both tables in the global
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from eventsourcing_core.events import Checkpoint, RecordedEvent
+from eventsourcing_core.events import Checkpoint, RecordedEvent, uuid7
 from eventsourcing_core.postgres.statements import render
 from eventsourcing_core.validation import check_checkpoint, check_positive, check_stream_id
 
@@ -40,8 +45,8 @@ if TYPE_CHECKING:
 AUDIT_STREAM = "$lifecycle"
 """The stream where every lifecycle operation (and every forget) is recorded."""
 
-_DELETE = "SELECT {schema}.delete_stream(%s)"
-_TRUNCATE = "SELECT {schema}.truncate_stream(%s, %s)"
+_DELETE = "SELECT {schema}.delete_stream(%s, %s)"
+_TRUNCATE = "SELECT {schema}.truncate_stream(%s, %s, %s)"
 _ARCHIVE = "SELECT {schema}.archive_streams(%s, %s)"
 ARCHIVE_BATCH = 10_000
 """Events moved per transaction by ``archive`` (each holds global readers back until it commits)."""
@@ -79,12 +84,12 @@ class AsyncStreamLifecycle:
 
     async def delete_stream(self, stream_id: str) -> int:
         """Soft-delete a stream; its kept version (the next append's expected version)."""
-        return await self._call(self._delete, check_stream_id(stream_id))
+        return await self._call(self._delete, check_stream_id(stream_id), uuid7())
 
     async def truncate_stream(self, stream_id: str, before_version: int) -> int:
         """Make reads of a stream start at ``before_version``; the stream's first version."""
         before = check_positive(before_version, name="before_version")
-        return await self._call(self._truncate, check_stream_id(stream_id), before)
+        return await self._call(self._truncate, check_stream_id(stream_id), before, uuid7())
 
     async def archive(self, stream_id: str | None = None) -> int:
         """Move hidden events (of one stream, or all) to the archive; how many moved.

@@ -107,7 +107,7 @@ def _grant_to_app(conn: psycopg.Connection[Any], schema: str, app: str) -> None:
     grant("GRANT UPDATE (version, updated_at) ON {objects} TO {app}", "streams")
     grant("GRANT INSERT, UPDATE, DELETE ON {objects} TO {app}", *_DERIVED_TABLES)
     conn.execute(
-        sql.SQL("GRANT EXECUTE ON FUNCTION {}.forget_subject(text) TO {}").format(
+        sql.SQL("GRANT EXECUTE ON FUNCTION {}.forget_subject(text, uuid) TO {}").format(
             sql.Identifier(schema), sql.Identifier(app)
         )
     )

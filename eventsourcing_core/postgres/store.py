@@ -42,6 +42,7 @@ from eventsourcing_core.events import (
     Checkpoint,
     RecordedEvent,
     StreamInfo,
+    uuid7,
 )
 from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
@@ -78,7 +79,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
@@ -290,9 +291,12 @@ class PostgresEventStore(EventStore):
         return self._run(seal)
 
     def _forget_subject(self, subject: str) -> bool:
+        # One id for every attempt: a retry after a lost reply is recognised.
+        operation = uuid7()
+
         def forget() -> bool:
             with self._pool.connection() as conn:
-                return self._keys.forget(conn, subject)
+                return self._keys.forget(conn, subject, operation)
 
         return self._run(forget)
 

@@ -40,6 +40,7 @@ from eventsourcing_core.events import (
     Checkpoint,
     RecordedEvent,
     StreamInfo,
+    uuid7,
 )
 from eventsourcing_core.postgres.appending_async import append_to_stream
 from eventsourcing_core.postgres.connection_async import AsyncRetryPolicy, open_pool
@@ -76,7 +77,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 AsyncPool = psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1
@@ -293,9 +294,12 @@ class AsyncPostgresEventStore(AsyncEventStore):
         return await self._run(seal)
 
     async def _forget_subject(self, subject: str) -> bool:
+        # One id for every attempt: a retry after a lost reply is recognised.
+        operation = uuid7()
+
         async def forget() -> bool:
             async with self._pool.connection() as conn:
-                return await self._keys.forget(conn, subject)
+                return await self._keys.forget(conn, subject, operation)
 
         return await self._run(forget)
 
