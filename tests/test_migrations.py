@@ -351,3 +351,16 @@ def test_downgrading_below_0006_refuses_to_destroy_subject_keys(dsn: str) -> Non
         migrate.downgrade(dsn, "0005")
 
     assert migrate.current(dsn) == SCHEMA_REVISION
+
+
+def test_downgrading_0007_restores_the_0006_schema_exactly(empty_dsn: str) -> None:
+    # 0007 replaced three functions; its downgrade recreates them from 0006's files.
+    migrate.upgrade(empty_dsn, "0006", schema="at_0006")
+    migrate.upgrade(empty_dsn, "0007", schema="down_from_0007")
+    migrate.downgrade(empty_dsn, "0006", schema="down_from_0007")
+
+    expected, restored = _catalog(empty_dsn, "at_0006"), _catalog(empty_dsn, "down_from_0007")
+
+    assert any("forget_subject" in str(row) for row in expected["functions"])
+    for kind in _CATALOG:
+        assert restored[kind] == expected[kind], kind
