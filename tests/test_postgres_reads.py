@@ -13,7 +13,15 @@ from uuid import uuid4
 
 import pytest
 
-from eventsourcing_core import NO_STREAM, Metadata, NewEvent, PostgresEventStore, RecordedEvent
+from eventsourcing_core import (
+    NO_STREAM,
+    Checkpoint,
+    InvalidArgumentError,
+    Metadata,
+    NewEvent,
+    PostgresEventStore,
+    RecordedEvent,
+)
 from eventsourcing_core.events import NO_METADATA
 from eventsourcing_core.postgres.rows import collector_paused
 
@@ -149,3 +157,41 @@ def test_a_child_forked_during_a_pause_starts_with_the_collector_enabled() -> No
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert gc.isenabled()
+
+
+FILTERS: dict[str, dict[str, object]] = {
+    "no filter": {},
+    "one category": {"categories": ("user",)},
+    "two categories": {"categories": ("order", "user")},
+    "one event type": {"event_types": ("Registered",)},
+    "two event types": {"event_types": ("Placed", "Shipped")},
+    "category and type": {"categories": ("order",), "event_types": ("Shipped",)},
+    "nothing matches": {"event_types": ("Cancelled",)},
+}
+
+
+@pytest.mark.parametrize("filters", FILTERS.values(), ids=FILTERS.keys())
+def test_next_checkpoint_is_where_the_next_filtered_read_starts(
+    any_pg_store: PostgresEventStore, filters: dict[str, object]
+) -> None:
+    for n in range(3):
+        any_pg_store.append(f"order-{n}", [NewEvent("Placed", {}), NewEvent("Shipped", {})])
+        any_pg_store.append(f"user-{n}", [NewEvent("Registered", {})])
+    log = read_all_eventually(any_pg_store, 9)
+    wanted = any_pg_store.read_all(**filters)  # type: ignore[arg-type]
+
+    for after in [Checkpoint.START, *(event.checkpoint for event in log)]:
+        later = [event.checkpoint for event in wanted if event.checkpoint > after]
+        expected = later[0] if later else None
+        assert any_pg_store.next_checkpoint(after=after, **filters) == expected  # type: ignore[arg-type]
+    for partition in range(2):
+        in_partition = any_pg_store.read_partition(partition=partition, partitions=2, **filters)  # type: ignore[arg-type]
+        first = in_partition[0].checkpoint if in_partition else None
+        assert any_pg_store.next_checkpoint(partition=(partition, 2), **filters) == first  # type: ignore[arg-type]
+
+
+def test_next_checkpoint_refuses_a_partition_outside_its_count(
+    pg_store: PostgresEventStore,
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=r"partition must be in 0\.\.1"):
+        pg_store.next_checkpoint(partition=(2, 2))

@@ -133,6 +133,14 @@ class PartitionRunner(ProjectionRunner):
             categories=self._projection.categories,
         )
 
+    def _upcoming(self, after: Checkpoint) -> Checkpoint | None:
+        return self._store.next_checkpoint(
+            after=after,
+            event_types=self._projection.event_types,
+            categories=self._projection.categories,
+            partition=(self._index, self._count),
+        )
+
     def _lag(self, checkpoint: Checkpoint) -> tuple[int, int]:
         projection = self._projection
         params = {

@@ -423,8 +423,16 @@ class ProjectionRunner:
         row = self._store.fetch_one(self._sql.finished, [target.tx_id])
         if row is None or not row[0]:
             return False
-        upcoming = self._read(done, 1)
-        return not upcoming or upcoming[0].checkpoint > target
+        upcoming = self._upcoming(done)
+        return upcoming is None or upcoming > target
+
+    def _upcoming(self, after: Checkpoint) -> Checkpoint | None:
+        """Where the next event this runner wants is (a ``PartitionRunner``: in its partition)."""
+        return self._store.next_checkpoint(
+            after=after,
+            event_types=self._projection.event_types,
+            categories=self._projection.categories,
+        )
 
     def note_retry(self, delay: float) -> None:
         """Add to a failed projection's last error when its worker tries it again."""

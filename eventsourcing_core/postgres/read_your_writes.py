@@ -82,22 +82,10 @@ class _Waiter:
         row = await self._store.fetch_one(self._sql.finished, [target.tx_id])
         if row is None or not row[0]:
             return False
-        upcoming = await self._next_event(partition, done)
+        upcoming = await self._store.next_checkpoint(
+            after=done,
+            event_types=self._projection.event_types,
+            categories=self._projection.categories,
+            partition=None if self._count == 1 else (partition, self._count),
+        )
         return upcoming is None or upcoming > target
-
-    async def _next_event(self, partition: int, after: Checkpoint) -> Checkpoint | None:
-        types, categories = self._projection.event_types, self._projection.categories
-        if self._count == 1:
-            events = await self._store.read_all(
-                after=after, limit=1, event_types=types, categories=categories
-            )
-        else:
-            events = await self._store.read_partition(
-                partition=partition,
-                partitions=self._count,
-                after=after,
-                limit=1,
-                event_types=types,
-                categories=categories,
-            )
-        return events[0].checkpoint if events else None

@@ -104,6 +104,9 @@ EVENT_COLUMNS = sql.SQL(
     "(metadata->>'causation_id')::uuid AS causation_id, metadata->>'headers' AS headers"
 )
 
+# What ``next_checkpoint`` reads instead: where the next event is, not the event.
+POSITION_COLUMNS = sql.SQL("tx_id, position")
+
 # Arrays go in binary (%b): psycopg's text array encoding escapes every
 # quote of every JSON payload in Python, which cost more than the insert.
 _APPEND = """
@@ -422,6 +425,7 @@ class Statements:
         event_types: tuple[str, ...] | None,
         categories: tuple[str, ...] | None,
         partitioned: bool = False,
+        positions_only: bool = False,
     ) -> str:
         """The global-log read, filtered by categories and/or event types.
 
@@ -431,9 +435,14 @@ class Statements:
         categories pick the index and the event types filter within them.
         ``partitioned``: only the events of one partition's streams (the
         ``partition`` and ``partitions`` parameters; see ``partition_layout.py``).
+        ``positions_only``: each event's ``tx_id`` and ``position`` alone.
         """
         return _read_all(
-            self.schema, len(event_types or ()), len(categories or ()), partitioned=partitioned
+            self.schema,
+            len(event_types or ()),
+            len(categories or ()),
+            partitioned=partitioned,
+            positions_only=positions_only,
         )
 
 
@@ -446,25 +455,44 @@ def _fast_appends(schema: str, template: str, events: str) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _read_all(schema: str, type_count: int, category_count: int, *, partitioned: bool) -> str:
+def _read_all(
+    schema: str,
+    type_count: int,
+    category_count: int,
+    *,
+    partitioned: bool,
+    positions_only: bool = False,
+) -> str:
+    columns = POSITION_COLUMNS if positions_only else EVENT_COLUMNS
     # A partition's predicate filters within whichever index range is read.
     partition = PARTITION_FILTER if partitioned else ""
     if category_count:
         by_type = "AND event_type = ANY(%(event_types)s)" if type_count else ""
         filters = " ".join(part for part in (by_type, partition) if part)
-        return _merged(schema, "category", category_parameter, category_count, filters)
+        return _merged(
+            schema, "category", category_parameter, category_count, filters, columns=columns
+        )
     if type_count:
-        return _merged(schema, "event_type", event_type_parameter, type_count, partition)
-    return _compose(_READ_ALL, schema, filters=sql.SQL(partition)).as_string()
+        return _merged(
+            schema, "event_type", event_type_parameter, type_count, partition, columns=columns
+        )
+    return _compose(_READ_ALL, schema, filters=sql.SQL(partition), columns=columns).as_string()
 
 
 def _merged(
-    schema: str, column: str, parameter: Callable[[int], str], count: int, filters: str
+    schema: str,
+    column: str,
+    parameter: Callable[[int], str],
+    count: int,
+    filters: str,
+    *,
+    columns: sql.Composable,
 ) -> str:
     parts = [
         _compose(
             _READ_ONE_VALUE,
             schema,
+            columns=columns,
             column=sql.Identifier(column),
             value=sql.Placeholder(parameter(index)),
             filters=sql.SQL(filters),
@@ -487,10 +515,12 @@ def event_type_parameter(index: int) -> str:
     return f"event_type_{index}"
 
 
-def _compose(template: str, schema: str, **parts: sql.Composable) -> sql.Composed:
+def _compose(
+    template: str, schema: str, *, columns: sql.Composable = EVENT_COLUMNS, **parts: sql.Composable
+) -> sql.Composed:
     return sql.SQL(template).format(
         schema=sql.Identifier(schema),
-        columns=EVENT_COLUMNS,
+        columns=columns,
         visible=sql.SQL(_VISIBLE).format(schema=sql.Identifier(schema)),
         read_bound=sql.SQL(_READ_BOUND).format(schema=sql.Identifier(schema)),
         version_table=sql.Identifier(VERSION_TABLE),

@@ -356,8 +356,60 @@ class AsyncPostgresEventStore(AsyncEventStore):
         categories: tuple[str, ...] | None,
         partition: tuple[int, int] | None = None,
     ) -> list[RecordedEvent]:
+        query, params = self._read_all_statement(
+            after=after,
+            limit=limit,
+            event_types=event_types,
+            categories=categories,
+            partition=partition,
+            positions_only=False,
+        )
+        return await self._fetch_events(query, params)
+
+    async def next_checkpoint(
+        self,
+        *,
+        after: Checkpoint = Checkpoint.START,
+        event_types: Iterable[str] | None = None,
+        categories: Iterable[str] | None = None,
+        partition: tuple[int, int] | None = None,
+    ) -> Checkpoint | None:
+        """Where the next event ``read_all`` would return after ``after`` is; None if none yet.
+
+        The same filters, read bound and order as ``read_all`` (``partition``:
+        ``(partition, partitions)`` as ``read_partition``), but only the
+        event's position is read: no event is built, no payload decoded, no
+        personal field unsealed. What "has a projection passed this
+        checkpoint?" polls with.
+        """
+        if partition is not None:
+            _check_partition(*partition)
+        query, params = self._read_all_statement(
+            after=check_checkpoint(after),
+            limit=1,
+            event_types=check_filter(event_types, kind="event type"),
+            categories=check_filter(categories, kind="category"),
+            partition=partition,
+            positions_only=True,
+        )
+        row = await self.fetch_one(query, params)
+        return None if row is None else Checkpoint(row[0], row[1])
+
+    def _read_all_statement(
+        self,
+        *,
+        after: Checkpoint,
+        limit: int,
+        event_types: tuple[str, ...] | None,
+        categories: tuple[str, ...] | None,
+        partition: tuple[int, int] | None,
+        positions_only: bool,
+    ) -> tuple[str, dict[str, Any]]:
         query = self._statements.read_all(
-            event_types=event_types, categories=categories, partitioned=partition is not None
+            event_types=event_types,
+            categories=categories,
+            partitioned=partition is not None,
+            positions_only=positions_only,
         )
         params: dict[str, Any] = {
             "tx_id": after.tx_id,
@@ -371,7 +423,7 @@ class AsyncPostgresEventStore(AsyncEventStore):
             params[category_parameter(index)] = category
         for index, event_type in enumerate(event_types or ()):
             params[event_type_parameter(index)] = event_type
-        return await self._fetch_events(query, params)
+        return query, params
 
     async def read_partition(
         self,
@@ -389,9 +441,7 @@ class AsyncPostgresEventStore(AsyncEventStore):
         the server computes), so every process agrees on it; a partitioned
         projection reads its partitions with this.
         """
-        check_positive(partitions, name="partitions")
-        if not 0 <= partition < partitions:
-            raise InvalidArgumentError(f"partition must be in 0..{partitions - 1}: {partition}")
+        _check_partition(partition, partitions)
         return await self._read_all(
             after=check_checkpoint(after),
             limit=check_positive(limit, name="limit"),
@@ -480,6 +530,12 @@ class AsyncPostgresEventStore(AsyncEventStore):
             return await self._retry.call(operation)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise translate(exc) from exc
+
+
+def _check_partition(partition: int, partitions: int) -> None:
+    check_positive(partitions, name="partitions")
+    if not 0 <= partition < partitions:
+        raise InvalidArgumentError(f"partition must be in 0..{partitions - 1}: {partition}")
 
 
 class AsyncPostgresTransaction(AsyncStoreTransaction):
