@@ -257,6 +257,29 @@ def test_a_key_cached_by_another_process_is_never_resurrected(dsn: str) -> None:
     assert emails == [REDACTED, REDACTED, "again@example.com"]
 
 
+def test_a_stale_cached_key_is_used_for_appends_at_most_cache_seconds(dsn: str) -> None:
+    # Without a read of the subject, a process that cached a key before another
+    # process forgot the subject notices at the latest when the entry expires.
+    now = [0.0]
+    with (
+        PostgresEventStore.connect(dsn, notify=False) as cached,
+        PostgresEventStore.connect(dsn, notify=False) as other,
+    ):
+        cached._keys = KeyRing("escore", cache_seconds=60, clock=lambda: now[0])
+        cached.append("user-7", [user_registered()])  # caches the subject's key
+        other.forget("7")
+
+        now[0] = 59.0  # within the bound: sealed under the destroyed key (reads redacted)
+        cached.append("user-7", [user_registered(email="late@example.com")])
+        now[0] = 61.0  # past it: the key is fetched again, found gone, and a new one made
+        cached.append("user-7", [user_registered(email="again@example.com")])
+
+        emails = [e.data["email"] for e in other.read_stream("user-7")]
+        keys = other.fetch_one("SELECT count(*) FROM escore.subject_keys")
+    assert emails == [REDACTED, REDACTED, "again@example.com"]
+    assert keys == (1,)
+
+
 def test_racing_first_appends_for_one_subject_share_one_key(dsn: str) -> None:
     stores = [PostgresEventStore.connect(dsn, notify=False) for _ in range(4)]
     barrier = threading.Barrier(len(stores))

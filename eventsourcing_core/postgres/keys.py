@@ -32,7 +32,8 @@ held for no I/O, so it never blocks the event loop.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -45,6 +46,14 @@ from eventsourcing_core.postgres.statements import render
 from eventsourcing_core.validation import PreparedAppend
 
 DEFAULT_CACHE_SIZE = 10_000
+DEFAULT_CACHE_SECONDS = 60.0
+"""How long appends use a cached key before fetching it again.
+
+It bounds how long a process that cached a subject's key goes on sealing new
+fields under it after another process forgot the subject (those fields read
+as redacted; after the bound the process finds the key gone and makes a new
+one). Reads never use the cache.
+"""
 _ENSURE_ATTEMPTS = 5
 
 # Insert the offered keys where a subject has none, and return every wanted
@@ -77,12 +86,21 @@ _FORGET = "SELECT {schema}.forget_subject(%s, %s)"
 class KeyRing:
     """One store's subject keys: a bounded cache for appends, fresh fetches for reads."""
 
-    def __init__(self, schema: str, *, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        schema: str,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_seconds: float = DEFAULT_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ensure = render(_ENSURE_KEYS, schema)
         self._fetch = render(_FETCH_KEYS, schema)
         self._forget = render(_FORGET, schema)
-        self._cache: dict[str, SubjectKey] = {}
+        self._cache: dict[str, tuple[SubjectKey, float]] = {}  # the key, when it was fetched
         self._cache_size = cache_size
+        self._cache_seconds = cache_seconds
+        self._clock = clock
         self._lock = threading.Lock()
         # Bumped by every eviction: keys fetched before one are not cached after
         # it (a fetch that raced a forget in this process may hold the key it
@@ -170,8 +188,11 @@ class KeyRing:
         return bool(row and row[0])
 
     def _cached(self, subjects: set[str]) -> dict[str, SubjectKey]:
+        """The cached keys of ``subjects`` fetched less than ``cache_seconds`` ago."""
+        oldest = self._clock() - self._cache_seconds
         with self._lock:
-            return {subject: self._cache[subject] for subject in subjects if subject in self._cache}
+            entries = [self._cache.get(subject) for subject in subjects]
+        return {entry[0].subject: entry[0] for entry in entries if entry and entry[1] > oldest}
 
     def evict(self, subjects: Iterable[str]) -> None:
         """Drop cached keys (forgotten here, or found gone on a read)."""
@@ -186,17 +207,18 @@ class KeyRing:
     def _remember(self, rows: list[tuple[Any, ...]], since: int) -> dict[str, SubjectKey]:
         """The keys of ``rows``, cached unless an eviction came after ``since`` (their fetch)."""
         keys = _keys_of(rows)
+        fetched = self._clock()
         with self._lock:
             if self._evictions != since:
                 return keys
             for subject, key in keys.items():
-                if self._cache.get(subject, key) != key:
-                    # The table holds another key than the cached one: the
-                    # cached one was destroyed; the table's is the truth.
-                    self._cache.pop(subject)
+                # Dropped first: if the table holds another key than the cached
+                # one, the cached one was destroyed; the table's is the truth.
+                # Either way the entry goes to the end of the eviction order.
+                self._cache.pop(subject, None)
                 while len(self._cache) >= self._cache_size:
                     self._cache.pop(next(iter(self._cache)))
-                self._cache[subject] = key
+                self._cache[subject] = (key, fetched)
         return keys
 
 
