@@ -23,6 +23,7 @@ from eventsourcing_core import (
     RecordedEvent,
 )
 from eventsourcing_core.events import NO_METADATA
+from eventsourcing_core.postgres import rows
 from eventsourcing_core.postgres.rows import collector_paused
 
 pytestmark = pytest.mark.postgres
@@ -195,3 +196,30 @@ def test_next_checkpoint_refuses_a_partition_outside_its_count(
 ) -> None:
     with pytest.raises(InvalidArgumentError, match=r"partition must be in 0\.\.1"):
         pg_store.next_checkpoint(partition=(2, 2))
+
+
+def test_overlapping_pauses_keep_the_collector_off_for_a_bounded_stretch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reader threads whose pages overlap without a gap must not hold the
+    # collector off for as long as reads keep coming.
+    now = [100.0]
+    monkeypatch.setattr(rows, "_clock", lambda: now[0])
+    collections: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collections.append(generation))
+    first, late = collector_paused(), collector_paused()
+
+    first.__enter__()
+    now[0] += rows.MAX_COLLECTOR_PAUSE  # a page begun this late does not extend the stretch
+    late.__enter__()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)
+    assert gc.isenabled(), "the stretch outlived the pages begun within it"
+    assert collections == [0], "the young generation held back was not collected"
+    late.__exit__(None, None, None)
+    assert gc.isenabled()
+
+    with collector_paused():  # the next page starts a new stretch
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert collections == [0]  # a short stretch leaves collecting to the collector

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -24,9 +25,21 @@ def recorded_event_row(cursor: Any) -> RowMaker[RecordedEvent]:
     return cast(RowMaker[RecordedEvent], _EventRow)
 
 
+MAX_COLLECTOR_PAUSE = 0.5
+"""Seconds one stretch of overlapping pauses may keep the collector off.
+
+Under many reader threads pauses overlap, and without a bound the collector
+could stay off for as long as reads keep coming, while the rest of the
+application makes cyclic garbage. A page that starts after this bound is
+built with the collector as it is, so the stretch ends with the pages that
+began within it, and the young generation is collected then.
+"""
+
 _collector_lock = threading.Lock()
 _collector_pauses = 0
 _collector_was_enabled = False
+_collector_paused_at = 0.0
+_clock = time.monotonic
 
 
 def _after_fork_in_child() -> None:
@@ -54,21 +67,40 @@ def collector_paused() -> Iterator[None]:
     page is built; afterwards the collector runs as usual, counting these
     allocations. Nested and concurrent pauses (threads) share one count: the
     collector is enabled again when the last one ends, and only if it was
-    enabled when the first began.
+    enabled when the first began. One stretch of overlapping pauses lasts at
+    most ``MAX_COLLECTOR_PAUSE`` plus the pages begun within it.
     """
-    global _collector_pauses, _collector_was_enabled
+    global _collector_pauses, _collector_was_enabled, _collector_paused_at
+    counted = True
     with _collector_lock:
         if _collector_pauses == 0:
             _collector_was_enabled = gc.isenabled()
+            _collector_paused_at = _clock()
             gc.disable()
-        _collector_pauses += 1
+        elif _clock() - _collector_paused_at >= MAX_COLLECTOR_PAUSE:
+            counted = False  # this page does not extend the stretch
+        if counted:
+            _collector_pauses += 1
     try:
         yield
     finally:
-        with _collector_lock:
-            _collector_pauses -= 1
-            if _collector_pauses == 0 and _collector_was_enabled:
-                gc.enable()
+        if counted:
+            _end_pause()
+
+
+def _end_pause() -> None:
+    global _collector_pauses
+    with _collector_lock:
+        _collector_pauses -= 1
+        if _collector_pauses > 0 or not _collector_was_enabled:
+            return
+        gc.enable()
+        long_stretch = _clock() - _collector_paused_at >= MAX_COLLECTOR_PAUSE
+    if long_stretch:
+        # Collect what it held back now: the allocation that would trigger a
+        # collection may come only after a new pause has begun. Outside the
+        # lock, since a finalizer run by the collection may read events too.
+        gc.collect(0)
 
 
 class _EventRow:
