@@ -14,9 +14,12 @@ does:
   log-order primary key ``(tx_id, position)`` alone;
 - then the other indexes added one at a time (event id, ``(stream_id,
   version)``, category, event type, the personal-subject partial index), then
-  the ``tx_id`` check: that last table is the store's ``events`` table;
-- the version check on that table, as ``max(version) = expected`` (no stream
-  row: the unique ``(stream_id, version)`` settles races);
+  the checks of revision 0001 (``version > 0``, ``schema_version > 0``), then
+  the ``tx_id`` check of 0004: that last table is a copy of the store's
+  ``events`` table (a test compares their indexes and constraints);
+- the version check on the store's own ``events`` table, as ``max(version) =
+  expected`` (no stream row: the unique ``(stream_id, version)`` settles
+  races);
 - the store's own statement: the check through the stream row, on the
   store's tables.
 
@@ -91,7 +94,11 @@ LAYERS = (
         "CREATE INDEX ON {table} (((data -> '$personal') ->> 'subject')) WHERE data ? '$personal'",
     ),
     (
-        "+ tx_id check (the store's table)",
+        "+ version and schema_version checks (0001)",
+        "ALTER TABLE {table} ADD CHECK (version > 0), ADD CHECK (schema_version > 0)",
+    ),
+    (
+        "+ tx_id check (0004): the store's events table",
         "ALTER TABLE {table} ADD CHECK (tx_id = pg_current_xact_id()::text::bigint) NOT VALID",
     ),
 )
@@ -227,9 +234,8 @@ def sides_of(stack: ExitStack, bench: str) -> dict[str, Step]:
     for side, table in layered_tables(conn):
         insert = render(INSERT, conn, table)
         sides[side] = libpq.step(insert, StreamVersions(table.replace(".", "_")), rows=1)
-    store_table = f"anatomy.t{len(LAYERS)}"
     sides["the store's table, checked by max(version), no stream row"] = libpq.step(
-        render(CHECK_BY_MAX, conn, store_table), StreamVersions("by_max"), rows=1
+        render(CHECK_BY_MAX, conn, "escore.events"), StreamVersions("by_max"), rows=1
     )
     store = PostgresEventStore.connect(bench, notify=False)
     stack.callback(store.close)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from eventsourcing_core import (
     NO_STREAM,
@@ -15,6 +18,7 @@ from eventsourcing_core import (
     SchemaNotReadyError,
     migrate,
 )
+from eventsourcing_core.postgres.roles import create_roles
 from eventsourcing_core.postgres.store import SCHEMA_REVISION
 from eventsourcing_core.testing.store_contract import user_registered
 from tests.helpers import numbered
@@ -364,3 +368,68 @@ def test_downgrading_0007_restores_the_0006_schema_exactly(empty_dsn: str) -> No
     assert any("forget_subject" in str(row) for row in expected["functions"])
     for kind in _CATALOG:
         assert restored[kind] == expected[kind], kind
+
+
+@pytest.fixture
+def app_role(empty_dsn: str) -> Iterator[str]:
+    """A login role of this test's own, dropped with everything granted to it."""
+    name = f"escore_app_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    role = sql.Identifier(name)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+    try:
+        yield name
+    finally:
+        with psycopg.connect(empty_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
+            conn.execute(sql.SQL("DROP ROLE {}").format(role))
+            gone = conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone()
+        assert gone is None
+
+
+def _forget_as(dsn: str, role: str, *args: object) -> object:
+    placeholders = ", ".join(["%s"] * len(args))
+    with psycopg.connect(make_conninfo(dsn, user=role), autocommit=True) as conn:
+        row = conn.execute(f"SELECT escore.forget_subject({placeholders})", args).fetchone()
+    return None if row is None else row[0]
+
+
+def test_0007_keeps_the_application_roles_right_to_forget_both_ways(
+    empty_dsn: str, app_role: str
+) -> None:
+    # 0007 replaced forget_subject; a grant made on the old one (by `escore roles`
+    # at 0006) moves to the new one, and back on a downgrade.
+    migrate.upgrade(empty_dsn, "0006")
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA escore TO {}").format(sql.Identifier(app_role)))
+        conn.execute(
+            sql.SQL("GRANT EXECUTE ON FUNCTION escore.forget_subject(text) TO {}").format(
+                sql.Identifier(app_role)
+            )
+        )
+
+    migrate.upgrade(empty_dsn)
+    assert _forget_as(empty_dsn, app_role, "7", uuid.uuid4()) is False
+
+    migrate.downgrade(empty_dsn, "0006")
+    assert _forget_as(empty_dsn, app_role, "7") is False
+
+
+def test_escore_roles_grants_forget_at_0006_and_at_0007(empty_dsn: str) -> None:
+    suffix = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    owner, app = f"escore_owner_{suffix}", f"escore_app_{suffix}"
+    migrate.upgrade(empty_dsn, "0006")
+    try:
+        create_roles(empty_dsn, owner=owner, app=app)
+        assert _forget_as(empty_dsn, app, "7") is False
+        migrate.upgrade(empty_dsn)
+        create_roles(empty_dsn, owner=owner, app=app)  # as after every migration
+        assert _forget_as(empty_dsn, app, "7", uuid.uuid4()) is False
+    finally:
+        with psycopg.connect(empty_dsn, autocommit=True) as conn:
+            for name in (owner, app):
+                if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone():
+                    role = sql.Identifier(name)
+                    conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role))
+                    conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
+                    conn.execute(sql.SQL("DROP ROLE {}").format(role))

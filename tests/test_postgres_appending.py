@@ -69,4 +69,7 @@ def test_a_closed_append_cursor_is_replaced(dsn: str) -> None:
             first.close()
         assert store.append("order-1", numbered(1), 1).version == 2
         with pool.connection() as conn:
-            assert _append_cursor(conn) is not first
+            cached = getattr(conn, "_escore_append_cursor", None)
+        assert cached is not None
+        assert cached is not first
+        assert not cached.closed

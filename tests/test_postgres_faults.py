@@ -20,6 +20,7 @@ from eventsourcing_core import (
 from eventsourcing_core.events import PersonalData, uuid7
 from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
 from eventsourcing_core.pytest_plugin import Server
+from eventsourcing_core.testing.store_contract import user_registered
 from tests.helpers import numbered, terminate_other_sessions
 from tests.proxy import losing_proxy
 
@@ -159,4 +160,46 @@ def test_a_retry_that_overtakes_its_still_running_first_attempt_waits_and_answer
         first.commit()
         retrying.join(timeout=10)
     assert answers == [(answer,)]
+    assert len(_audited(pg_store)) == 1
+
+
+def test_a_forget_retried_after_the_subject_got_a_new_key_leaves_that_key(
+    pg_store: PostgresEventStore, dsn: str
+) -> None:
+    # The first attempt committed (its reply lost); before the retry arrives, an
+    # append from a process without the key cached makes a new key for the subject.
+    pg_store.append("user-7", [user_registered()], NO_STREAM)
+    operation = uuid7()
+    forget = "SELECT escore.forget_subject(%s, %s)"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute(forget, ("7", operation)).fetchone() == (True,)
+    pg_store.keys.evict(["7"])
+    pg_store.append("user-7", [user_registered(email="new@example.com")])
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        retried = conn.execute(forget, ("7", operation)).fetchone()
+        keys = conn.execute("SELECT count(*) FROM escore.subject_keys").fetchone()
+    assert retried == (True,)
+    assert keys == (1,), "the retry destroyed a key made after the first attempt"
+    assert _audited(pg_store) == ["SubjectForgotten"]
+    assert pg_store.read_stream("user-7")[-1].data["email"] == "new@example.com"
+
+
+@pytest.mark.parametrize(
+    ("statement", "answer"),
+    [
+        ("SELECT escore.forget_subject('7')", True),
+        ("SELECT escore.delete_stream('user-7')", 1),
+        ("SELECT escore.truncate_stream('user-7', 2)", 2),
+    ],
+    ids=["forget", "delete", "truncate"],
+)
+def test_a_process_of_the_previous_code_can_still_call_the_lifecycle_functions(
+    pg_store: PostgresEventStore, dsn: str, statement: str, answer: object
+) -> None:
+    # During a rolling upgrade, processes of the 0006 code call the functions
+    # without an operation id: they work as before (one audit event each).
+    pg_store.append("user-7", [user_registered()], NO_STREAM)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert conn.execute(statement).fetchone() == (answer,)
     assert len(_audited(pg_store)) == 1

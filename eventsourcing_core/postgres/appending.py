@@ -73,7 +73,11 @@ def _append_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, .
     one thread or task at a time, so its cursor does too; the cursor lives and
     dies with its connection (kept on it as an attribute, so a pool the caller
     supplies needs nothing special), and reads tuples whatever the connection's
-    row factory.
+    row factory. Like any psycopg cursor it copies the connection's adapters
+    when it is made: a dumper registered on a pooled connection after its
+    first append (say for ``UUID`` or ``datetime``) is not used by appends
+    on it; register adapters when the pool opens a connection (its
+    ``configure`` callback) instead.
     """
     cursor: psycopg.Cursor[tuple[Any, ...]] | None = getattr(conn, _CURSOR_ATTRIBUTE, None)
     if cursor is None or cursor.closed:

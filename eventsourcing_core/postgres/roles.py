@@ -106,8 +106,17 @@ def _grant_to_app(conn: psycopg.Connection[Any], schema: str, app: str) -> None:
     grant("GRANT INSERT ON {objects} TO {app}", "events", "streams", "subject_keys")
     grant("GRANT UPDATE (version, updated_at) ON {objects} TO {app}", "streams")
     grant("GRANT INSERT, UPDATE, DELETE ON {objects} TO {app}", *_DERIVED_TABLES)
-    conn.execute(
-        sql.SQL("GRANT EXECUTE ON FUNCTION {}.forget_subject(text, uuid) TO {}").format(
-            sql.Identifier(schema), sql.Identifier(app)
+    # forget_subject's signature depends on the revision (0007 added an
+    # operation id), so grant whichever the schema has.
+    signatures = conn.execute(
+        "SELECT oidvectortypes(p.proargtypes) FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s AND p.proname = 'forget_subject'",
+        [schema],
+    ).fetchall()
+    for (arguments,) in signatures:
+        conn.execute(
+            sql.SQL("GRANT EXECUTE ON FUNCTION {}.forget_subject({}) TO {}").format(
+                sql.Identifier(schema), sql.SQL(arguments), sql.Identifier(app)
+            )
         )
-    )

@@ -23,5 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    sqlfiles.run(_FOLDER, downgrade=True)
+    # 0006's functions first (their signatures differ from 0007's), so that
+    # downgrade.sql can move the grants onto them before dropping 0007's.
     sqlfiles.run("0006_data_lifecycle", only=_RESTORED)
+    sqlfiles.run(_FOLDER, downgrade=True)

@@ -1,17 +1,25 @@
 -- forget_subject with an operation id: a retry of a forget whose reply was
 -- lost (the connection dropped after COMMIT) returns true, as the first
--- attempt did, and records no second SubjectForgotten event.
-DROP FUNCTION {schema}.forget_subject(text);
-
-CREATE FUNCTION {schema}.forget_subject(p_subject text, p_operation uuid) RETURNS boolean
+-- attempt did, and records no second SubjectForgotten event. Without an
+-- operation id (a process of the previous code, during a rolling upgrade) it
+-- works as before. It replaces forget_subject(text), keeping its grants.
+CREATE FUNCTION {schema}.forget_subject(p_subject text, p_operation uuid DEFAULT NULL)
+RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    operation uuid := coalesce(p_operation, gen_random_uuid());
 BEGIN
+    -- Before the DELETE: a first attempt that committed, after which the subject
+    -- got a new key (a later append), must not cost that new key.
+    IF {schema}.recorded_operation(operation) IS NOT NULL THEN
+        RETURN true;
+    END IF;
     DELETE FROM {schema}.subject_keys WHERE subject = p_subject;
     IF NOT FOUND THEN
-        -- Checked after the DELETE: when the first attempt is still running, the
-        -- DELETE waits for its row lock, and this statement's snapshot, taken
+        -- And after it: when the first attempt is still running, the DELETE
+        -- waits for its row lock, and this statement's snapshot, taken
         -- afterwards, sees the audit event it committed.
-        RETURN {schema}.recorded_operation(p_operation) IS NOT NULL;
+        RETURN {schema}.recorded_operation(operation) IS NOT NULL;
     END IF;
     DELETE FROM {schema}.snapshots
      WHERE stream_id IN (SELECT e.stream_id FROM {schema}.events e
@@ -22,9 +30,12 @@ BEGIN
                           WHERE a.data ? '$personal'
                             AND a.data -> '$personal' ->> 'subject' = p_subject);
     PERFORM {schema}.record_lifecycle_event(
-        'SubjectForgotten', jsonb_build_object('subject', p_subject), p_operation);
+        'SubjectForgotten', jsonb_build_object('subject', p_subject), operation);
     RETURN true;
 END
 $$;
 
 REVOKE ALL ON FUNCTION {schema}.forget_subject(text, uuid) FROM PUBLIC;
+SELECT pg_temp.copy_execute_grants(
+    '{schema}.forget_subject(text)'::regprocedure, '{schema}.forget_subject(text, uuid)');
+DROP FUNCTION {schema}.forget_subject(text);

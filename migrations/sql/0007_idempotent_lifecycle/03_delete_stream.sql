@@ -1,10 +1,11 @@
 -- delete_stream with an operation id: a retry after a lost reply returns the
 -- first attempt's kept version and records no second StreamDeleted event.
-DROP FUNCTION {schema}.delete_stream(text);
-
-CREATE FUNCTION {schema}.delete_stream(p_stream_id text, p_operation uuid) RETURNS bigint
+-- Without one it works as before; it replaces delete_stream(text), keeping its grants.
+CREATE FUNCTION {schema}.delete_stream(p_stream_id text, p_operation uuid DEFAULT NULL)
+RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    operation uuid := coalesce(p_operation, gen_random_uuid());
     kept bigint;
     recorded jsonb;
 BEGIN
@@ -14,7 +15,7 @@ BEGIN
     -- The stream row is locked first: a first attempt still running holds it,
     -- and the check below, a statement after the wait, then sees its event.
     PERFORM FROM {schema}.streams WHERE stream_id = p_stream_id FOR UPDATE;
-    recorded := {schema}.recorded_operation(p_operation);
+    recorded := {schema}.recorded_operation(operation);
     IF recorded IS NOT NULL THEN
         RETURN (recorded ->> 'version')::bigint;
     END IF;
@@ -27,9 +28,12 @@ BEGIN
     DELETE FROM {schema}.snapshots WHERE stream_id = p_stream_id;
     PERFORM {schema}.record_lifecycle_event(
         'StreamDeleted', jsonb_build_object('stream_id', p_stream_id, 'version', kept),
-        p_operation);
+        operation);
     RETURN kept;
 END
 $$;
 
 REVOKE ALL ON FUNCTION {schema}.delete_stream(text, uuid) FROM PUBLIC;
+SELECT pg_temp.copy_execute_grants(
+    '{schema}.delete_stream(text)'::regprocedure, '{schema}.delete_stream(text, uuid)');
+DROP FUNCTION {schema}.delete_stream(text);

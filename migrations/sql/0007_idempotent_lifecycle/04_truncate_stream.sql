@@ -1,11 +1,13 @@
 -- truncate_stream with an operation id: a retry after a lost reply returns the
 -- first attempt's first version and records no second StreamTruncated event.
-DROP FUNCTION {schema}.truncate_stream(text, bigint);
-
-CREATE FUNCTION {schema}.truncate_stream(p_stream_id text, p_before bigint, p_operation uuid)
-RETURNS bigint
+-- Without one it works as before; it replaces truncate_stream(text, bigint),
+-- keeping its grants.
+CREATE FUNCTION {schema}.truncate_stream(
+    p_stream_id text, p_before bigint, p_operation uuid DEFAULT NULL
+) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
+    operation uuid := coalesce(p_operation, gen_random_uuid());
     current_version bigint;
     first bigint;
     recorded jsonb;
@@ -19,7 +21,7 @@ BEGIN
         RAISE EXCEPTION 'Stream not found: %', p_stream_id USING ERRCODE = 'ES004';
     END IF;
     -- After the row lock, as in delete_stream.
-    recorded := {schema}.recorded_operation(p_operation);
+    recorded := {schema}.recorded_operation(operation);
     IF recorded IS NOT NULL THEN
         RETURN (recorded ->> 'before_version')::bigint;
     END IF;
@@ -33,9 +35,13 @@ BEGIN
     DELETE FROM {schema}.snapshots WHERE stream_id = p_stream_id AND version < first - 1;
     PERFORM {schema}.record_lifecycle_event(
         'StreamTruncated', jsonb_build_object('stream_id', p_stream_id, 'before_version', first),
-        p_operation);
+        operation);
     RETURN first;
 END
 $$;
 
 REVOKE ALL ON FUNCTION {schema}.truncate_stream(text, bigint, uuid) FROM PUBLIC;
+SELECT pg_temp.copy_execute_grants(
+    '{schema}.truncate_stream(text, bigint)'::regprocedure,
+    '{schema}.truncate_stream(text, bigint, uuid)');
+DROP FUNCTION {schema}.truncate_stream(text, bigint);
