@@ -80,7 +80,7 @@ QUICK = Plan(rounds=4, seconds=0.5, warmup_seconds=0.2)
 INSERT = (
     "INSERT INTO {table}"
     " (stream_id, version, event_id, event_type, schema_version, data, metadata, created_at)"
-    " VALUES ($1, $2::bigint, $3::uuid, $4, $5::integer, $6::jsonb, $7::jsonb, $8::timestamptz)"
+    " VALUES ($1, $2::bigint + 1, $3::uuid, $4, $5::integer, $6::jsonb, $7::jsonb, $8::timestamptz)"
 )
 
 # The layers of the store's events table, added one at a time (revisions 0001 to 0006).
