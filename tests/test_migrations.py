@@ -373,7 +373,7 @@ def test_downgrading_0007_restores_the_0006_schema_exactly(empty_dsn: str) -> No
 @pytest.fixture
 def app_role(empty_dsn: str) -> Iterator[str]:
     """A login role of this test's own, dropped with everything granted to it."""
-    name = f"escore_app_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"Escore App-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # a name that needs quoting
     role = sql.Identifier(name)
     with psycopg.connect(empty_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))

@@ -14,7 +14,8 @@ BEGIN
         IF grantee = 0 THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', p_to);
         ELSE
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', p_to, grantee::regrole);
+            -- regrole's text is the role's name quoted as an identifier already.
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', p_to, grantee::regrole);
         END IF;
     END LOOP;
 END
