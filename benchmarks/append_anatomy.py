@@ -15,8 +15,9 @@ does:
 - then the other indexes added one at a time (event id, ``(stream_id,
   version)``, category, event type, the personal-subject partial index), then
   the checks of revision 0001 (``version > 0``, ``schema_version > 0``), then
-  the ``tx_id`` check of 0004: that last table is a copy of the store's
-  ``events`` table (a test compares their indexes and constraints);
+  the ``tx_id`` check of 0004: that last table has the columns, indexes and
+  constraints of the store's ``events`` table (a test compares them; it lacks
+  the triggers that refuse UPDATE and DELETE, which an INSERT never fires);
 - the version check on the store's own ``events`` table, as ``max(version) =
   expected`` (no stream row: the unique ``(stream_id, version)`` settles
   races);

@@ -36,7 +36,13 @@ def _run_online() -> None:
             raw = connection.connection.driver_connection
             assert isinstance(raw, psycopg.Connection)
             raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_MIGRATION_LOCK])
-            raw.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            # Created only when missing: CREATE SCHEMA (even IF NOT EXISTS) needs CREATE
+            # on the database, which the owner role that runs migrations lacks.
+            if (
+                raw.execute("SELECT FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
+                is None
+            ):
+                raw.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
             context.run_migrations()
     engine.dispose()
 

@@ -11,7 +11,9 @@ Function bodies in those files are quoted with ``$$``; a schema name holding
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
+from typing import cast
 
 from alembic import context, op
 from psycopg import Connection, sql
@@ -62,3 +64,37 @@ def run(revision: str, *, downgrade: bool = False, only: tuple[str, ...] = ()) -
         text = folder.joinpath(name).read_text(encoding="utf-8")
         # Executed without parameters, so '%' in the SQL is sent as it is.
         connection.execute(sql.SQL(text).format(schema=schema))
+
+
+_EXECUTE_GRANTS = """
+SELECT a.grantee = 0, pg_get_userbyid(a.grantee), a.is_grantable
+  FROM pg_proc p, aclexplode(p.proacl) a
+ WHERE p.oid = %s::regprocedure AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+"""
+
+
+def replace_functions(replaced: Sequence[tuple[str, str]]) -> None:
+    """Move each old function's EXECUTE grants to its replacement, then drop the old one.
+
+    Functions are named with their argument types (``forget_subject(text)``),
+    in the migration's schema; grants keep their grant option, and PUBLIC's
+    stays PUBLIC's. Done here rather than in SQL: a helper function would
+    need the TEMPORARY privilege on the database, which hardened databases
+    do not give the owner role that runs migrations.
+    """
+    schema = _safe_schema()
+    connection = _driver_connection()
+    for old, new in replaced:
+        old_function = sql.SQL("{}.{}").format(schema, sql.SQL(old))
+        new_function = sql.SQL("{}.{}").format(schema, sql.SQL(new))
+        cursor = connection.execute(_EXECUTE_GRANTS, [old_function.as_string(connection)])
+        grants = cast(list[tuple[bool, str, bool]], cursor.fetchall())
+        for public, grantee, grantable in grants:
+            connection.execute(
+                sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}{}").format(
+                    new_function,
+                    sql.SQL("PUBLIC") if public else sql.Identifier(grantee),
+                    sql.SQL(" WITH GRANT OPTION" if grantable else ""),
+                )
+            )
+        connection.execute(sql.SQL("DROP FUNCTION {}").format(old_function))

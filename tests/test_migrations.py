@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from eventsourcing_core import (
     NO_STREAM,
@@ -415,16 +415,25 @@ def test_0007_keeps_the_application_roles_right_to_forget_both_ways(
     assert _forget_as(empty_dsn, app_role, "7") is False
 
 
-def test_escore_roles_grants_forget_at_0006_and_at_0007(empty_dsn: str) -> None:
+def test_escore_roles_grants_forget_at_0006_and_at_0007(
+    empty_dsn: str, owner_and_app: tuple[str, str]
+) -> None:
+    owner, app = owner_and_app
+    migrate.upgrade(empty_dsn, "0006")
+    create_roles(empty_dsn, owner=owner, app=app)
+    assert _forget_as(empty_dsn, app, "7") is False
+    migrate.upgrade(empty_dsn)
+    create_roles(empty_dsn, owner=owner, app=app)  # as after every migration
+    assert _forget_as(empty_dsn, app, "7", uuid.uuid4()) is False
+
+
+@pytest.fixture
+def owner_and_app(empty_dsn: str) -> Iterator[tuple[str, str]]:
+    """The names of an owner and an application role for `create_roles`; dropped afterwards."""
     suffix = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
     owner, app = f"escore_owner_{suffix}", f"escore_app_{suffix}"
-    migrate.upgrade(empty_dsn, "0006")
     try:
-        create_roles(empty_dsn, owner=owner, app=app)
-        assert _forget_as(empty_dsn, app, "7") is False
-        migrate.upgrade(empty_dsn)
-        create_roles(empty_dsn, owner=owner, app=app)  # as after every migration
-        assert _forget_as(empty_dsn, app, "7", uuid.uuid4()) is False
+        yield owner, app
     finally:
         with psycopg.connect(empty_dsn, autocommit=True) as conn:
             for name in (owner, app):
@@ -433,3 +442,53 @@ def test_escore_roles_grants_forget_at_0006_and_at_0007(empty_dsn: str) -> None:
                     conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role))
                     conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
                     conn.execute(sql.SQL("DROP ROLE {}").format(role))
+
+
+@pytest.mark.parametrize("hardened", [False, True], ids=["default", "no_temporary_privilege"])
+def test_the_owner_role_migrates_to_the_newest_revision(
+    empty_dsn: str, owner_and_app: tuple[str, str], hardened: bool
+) -> None:
+    # As `escore roles` says: from then on, migrations run as the owner role, which
+    # has no CREATE (nor, on a hardened database, TEMPORARY) on the database.
+    owner, app = owner_and_app
+    migrate.upgrade(empty_dsn, "0006")
+    create_roles(empty_dsn, owner=owner, app=app)
+    if hardened:
+        database = sql.Identifier(str(conninfo_to_dict(empty_dsn)["dbname"]))
+        with psycopg.connect(empty_dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC").format(database))
+
+    migrate.upgrade(make_conninfo(empty_dsn, user=owner))
+
+    assert migrate.current(empty_dsn) == SCHEMA_REVISION
+    assert _forget_as(empty_dsn, app, "7", uuid.uuid4()) is False
+
+
+def test_0007_moves_public_grants_and_grant_options_both_ways(
+    empty_dsn: str, app_role: str
+) -> None:
+    migrate.upgrade(empty_dsn, "0006")
+    role = sql.Identifier(app_role)
+    with psycopg.connect(empty_dsn, autocommit=True) as conn:
+        conn.execute("GRANT EXECUTE ON FUNCTION escore.delete_stream(text) TO PUBLIC")
+        conn.execute(
+            sql.SQL(
+                "GRANT EXECUTE ON FUNCTION escore.forget_subject(text) TO {} WITH GRANT OPTION"
+            ).format(role)
+        )
+
+    def grants(function: str) -> list[tuple[object, ...]]:
+        with psycopg.connect(empty_dsn, autocommit=True) as conn:
+            return conn.execute(
+                "SELECT coalesce(pg_get_userbyid(nullif(a.grantee, 0)), 'PUBLIC'), a.is_grantable"
+                " FROM pg_proc p, aclexplode(p.proacl) a"
+                " WHERE p.oid = %s::regprocedure AND a.grantee <> p.proowner",
+                [function],
+            ).fetchall()
+
+    migrate.upgrade(empty_dsn)
+    assert grants("escore.delete_stream(text, uuid)") == [("PUBLIC", False)]
+    assert grants("escore.forget_subject(text, uuid)") == [(app_role, True)]
+    migrate.downgrade(empty_dsn, "0006")
+    assert grants("escore.delete_stream(text)") == [("PUBLIC", False)]
+    assert grants("escore.forget_subject(text)") == [(app_role, True)]

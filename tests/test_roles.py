@@ -93,6 +93,10 @@ def test_the_application_role_appends_reads_projects_and_forgets(roles: Roles) -
         "SELECT set_config('escore.archiving', 'on', false); DELETE FROM escore.events",
         "SELECT escore.archive_streams(NULL)",
         "SELECT escore.record_lifecycle_event('StreamDeleted', '{}')",
+        "SELECT escore.record_lifecycle_event('StreamDeleted', '{}', gen_random_uuid())",
+        "SELECT escore.recorded_operation(gen_random_uuid())",
+        "SELECT escore.delete_stream('order-1', gen_random_uuid())",
+        "SELECT escore.truncate_stream('order-1', 1, gen_random_uuid())",
     ],
 )
 def test_the_database_refuses_the_application_role_everything_else(

@@ -2,7 +2,10 @@
 -- lost (the connection dropped after COMMIT) returns true, as the first
 -- attempt did, and records no second SubjectForgotten event. Without an
 -- operation id (a process of the previous code, during a rolling upgrade) it
--- works as before. It replaces forget_subject(text), keeping its grants.
+-- works as before. A retry of a first attempt that found no key (which records
+-- nothing) forgets whatever key the subject has by then. It replaces
+-- forget_subject(text), keeping its grants (the revision's Python step moves them, then drops the old
+-- function).
 CREATE FUNCTION {schema}.forget_subject(p_subject text, p_operation uuid DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -32,10 +35,15 @@ BEGIN
     PERFORM {schema}.record_lifecycle_event(
         'SubjectForgotten', jsonb_build_object('subject', p_subject), operation);
     RETURN true;
+EXCEPTION WHEN unique_violation THEN
+    -- The first attempt committed between this call's first check and its
+    -- audit event, and the subject got a new key meanwhile: undo (the new key
+    -- stays) and answer as the first attempt did.
+    IF {schema}.recorded_operation(operation) IS NOT NULL THEN
+        RETURN true;
+    END IF;
+    RAISE;
 END
 $$;
 
 REVOKE ALL ON FUNCTION {schema}.forget_subject(text, uuid) FROM PUBLIC;
-SELECT pg_temp.copy_execute_grants(
-    '{schema}.forget_subject(text)'::regprocedure, '{schema}.forget_subject(text, uuid)');
-DROP FUNCTION {schema}.forget_subject(text);

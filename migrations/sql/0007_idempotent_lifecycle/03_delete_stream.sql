@@ -1,6 +1,7 @@
 -- delete_stream with an operation id: a retry after a lost reply returns the
 -- first attempt's kept version and records no second StreamDeleted event.
--- Without one it works as before; it replaces delete_stream(text), keeping its grants.
+-- Without one it works as before; it replaces delete_stream(text), keeping its grants (the revision's Python step moves them, then drops the old
+-- function).
 CREATE FUNCTION {schema}.delete_stream(p_stream_id text, p_operation uuid DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -34,6 +35,3 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION {schema}.delete_stream(text, uuid) FROM PUBLIC;
-SELECT pg_temp.copy_execute_grants(
-    '{schema}.delete_stream(text)'::regprocedure, '{schema}.delete_stream(text, uuid)');
-DROP FUNCTION {schema}.delete_stream(text);

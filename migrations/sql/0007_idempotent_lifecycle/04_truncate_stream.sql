@@ -1,7 +1,8 @@
 -- truncate_stream with an operation id: a retry after a lost reply returns the
 -- first attempt's first version and records no second StreamTruncated event.
 -- Without one it works as before; it replaces truncate_stream(text, bigint),
--- keeping its grants.
+-- keeping its grants (the revision's Python step moves them, then drops the old
+-- function).
 CREATE FUNCTION {schema}.truncate_stream(
     p_stream_id text, p_before bigint, p_operation uuid DEFAULT NULL
 ) RETURNS bigint
@@ -41,7 +42,3 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION {schema}.truncate_stream(text, bigint, uuid) FROM PUBLIC;
-SELECT pg_temp.copy_execute_grants(
-    '{schema}.truncate_stream(text, bigint)'::regprocedure,
-    '{schema}.truncate_stream(text, bigint, uuid)');
-DROP FUNCTION {schema}.truncate_stream(text, bigint);
