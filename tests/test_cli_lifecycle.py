@@ -7,9 +7,8 @@ import os
 from eventsourcing_core import NO_STREAM, NewEvent, PostgresEventStore
 from eventsourcing_core.crypto import REDACTED
 from eventsourcing_core.events import PersonalData
-from tests.helpers import numbered
+from tests.helpers import drop_roles, numbered
 from tests.test_cli import escore, ok
-from tests.test_roles import _drop_roles
 
 
 def test_destructive_commands_refuse_without_a_terminal_or_yes(dsn: str) -> None:
@@ -67,4 +66,4 @@ def test_roles_creates_the_owner_and_application_roles(dsn: str) -> None:
         assert done.returncode == 1
         assert "owner role" in done.stderr
     finally:
-        _drop_roles(dsn, owner, app)
+        drop_roles(dsn, owner, app)

@@ -21,7 +21,7 @@ from eventsourcing_core import (
 from eventsourcing_core.postgres.roles import create_roles
 from eventsourcing_core.postgres.store import SCHEMA_REVISION
 from eventsourcing_core.testing.store_contract import user_registered
-from tests.helpers import numbered
+from tests.helpers import drop_roles, numbered
 
 
 def _tables(dsn: str, schema: str = "escore") -> set[str]:
@@ -435,13 +435,7 @@ def owner_and_app(empty_dsn: str) -> Iterator[tuple[str, str]]:
     try:
         yield owner, app
     finally:
-        with psycopg.connect(empty_dsn, autocommit=True) as conn:
-            for name in (owner, app):
-                if conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone():
-                    role = sql.Identifier(name)
-                    conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role))
-                    conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
-                    conn.execute(sql.SQL("DROP ROLE {}").format(role))
+        drop_roles(empty_dsn, owner, app)
 
 
 @pytest.mark.parametrize("hardened", [False, True], ids=["default", "no_temporary_privilege"])

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from eventsourcing_core import NO_STREAM, PostgresEventStore
@@ -19,7 +18,7 @@ from eventsourcing_core.postgres.roles import create_roles
 from eventsourcing_core.pytest_plugin import run_to_head
 from eventsourcing_core.samples.aggregates.users import register_user
 from eventsourcing_core.samples.projections.user_directory import UserDirectory
-from tests.helpers import numbered
+from tests.helpers import drop_roles, numbered
 
 _numbers = itertools.count(1)
 
@@ -43,24 +42,7 @@ def roles(dsn: str) -> Iterator[Roles]:
         create_roles(dsn, owner=owner, app=app)
         yield Roles(_as(dsn, owner), _as(dsn, app))
     finally:
-        _drop_roles(dsn, owner, app)
-
-
-def _drop_roles(dsn: str, *names: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for name in names:
-            role = sql.Identifier(name)
-            exists = conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone()
-            if exists is not None:  # a row of no columns is (), which is falsy
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
-                    [name],
-                )
-                conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(role))
-                conn.execute(sql.SQL("DROP OWNED BY {}").format(role))
-                conn.execute(sql.SQL("DROP ROLE {}").format(role))
-            gone = conn.execute("SELECT FROM pg_roles WHERE rolname = %s", [name]).fetchone()
-            assert gone is None, f"role {name} outlived its test"
+        drop_roles(dsn, owner, app)
 
 
 def test_the_application_role_appends_reads_projects_and_forgets(roles: Roles) -> None:
