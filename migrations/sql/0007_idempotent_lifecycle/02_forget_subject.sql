@@ -4,8 +4,8 @@
 -- operation id (a process of the previous code, during a rolling upgrade) it
 -- works as before. A retry of a first attempt that found no key (which records
 -- nothing) forgets whatever key the subject has by then. It replaces
--- forget_subject(text), keeping its grants (the revision's Python step moves them, then drops the old
--- function).
+-- forget_subject(text), keeping its grants (the revision's Python step moves
+-- them, then drops the old function).
 CREATE FUNCTION {schema}.forget_subject(p_subject text, p_operation uuid DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

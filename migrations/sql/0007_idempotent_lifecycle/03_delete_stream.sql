@@ -1,6 +1,7 @@
 -- delete_stream with an operation id: a retry after a lost reply returns the
 -- first attempt's kept version and records no second StreamDeleted event.
--- Without one it works as before; it replaces delete_stream(text), keeping its grants (the revision's Python step moves them, then drops the old
+-- Without one it works as before. It replaces delete_stream(text), keeping
+-- its grants (the revision's Python step moves them, then drops the old
 -- function).
 CREATE FUNCTION {schema}.delete_stream(p_stream_id text, p_operation uuid DEFAULT NULL)
 RETURNS bigint
