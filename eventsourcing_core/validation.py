@@ -38,6 +38,12 @@ MAX_BIGINT = 2**63 - 1
 MAX_INTEGER = 2**31 - 1
 """Largest ``schema_version`` (PostgreSQL's ``integer``)."""
 
+AUDIT_STREAM = "$lifecycle"
+"""The store's own stream, where every lifecycle operation (and every forget) is recorded.
+
+Readable like any stream; written only by those operations (appends to it are refused).
+"""
+
 MAX_SCHEMA_NAME_BYTES = 63
 """Longest schema name PostgreSQL keeps (it cuts longer identifiers silently)."""
 
@@ -355,6 +361,11 @@ def _is_dataclass_instance(value: object) -> bool:
 def prepare_append(stream_id: object, events: object, expected: object) -> PreparedAppend:
     """Check one stream's append: id, expected version and a non-empty batch."""
     checked_id = check_stream_id(stream_id)
+    if checked_id == AUDIT_STREAM:
+        raise InvalidArgumentError(
+            f"{AUDIT_STREAM!r} is the store's audit stream: only its lifecycle operations "
+            "(delete_stream, truncate_stream, forget) write to it"
+        )
     checked_expected = check_expected_version(expected)
     if isinstance(events, NewEvent) or not isinstance(events, Sequence):
         raise InvalidArgumentError(

@@ -36,8 +36,8 @@ def ok(*args: str) -> str:
 
 def test_migrate_upgrades_shows_and_downgrades_the_schema(empty_dsn: str) -> None:
     assert "(none: not migrated)" in ok("--dsn", empty_dsn, "migrate", "current")
-    assert "is at revision 0007" in ok("--dsn", empty_dsn, "migrate")
-    assert "0007 (head)" in ok("--dsn", empty_dsn, "migrate", "history")
+    assert "is at revision 0008" in ok("--dsn", empty_dsn, "migrate")
+    assert "0008 (head)" in ok("--dsn", empty_dsn, "migrate", "history")
     assert "is at revision None" in ok("--dsn", empty_dsn, "migrate", "down", "base")
 
 

@@ -18,9 +18,9 @@ from eventsourcing_core import (
     StreamAppend,
 )
 from eventsourcing_core.events import PersonalData, uuid7
-from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
 from eventsourcing_core.pytest_plugin import Server
 from eventsourcing_core.testing.store_contract import user_registered
+from eventsourcing_core.validation import AUDIT_STREAM
 from tests.helpers import numbered, terminate_other_sessions
 from tests.proxy import losing_proxy
 

@@ -13,11 +13,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from eventsourcing_core import NO_STREAM, PostgresEventStore
 from eventsourcing_core.crypto import REDACTED
-from eventsourcing_core.errors import PermissionDeniedError
+from eventsourcing_core.errors import InvalidArgumentError, PermissionDeniedError
 from eventsourcing_core.postgres.roles import create_roles
 from eventsourcing_core.pytest_plugin import run_to_head
 from eventsourcing_core.samples.aggregates.users import register_user
 from eventsourcing_core.samples.projections.user_directory import UserDirectory
+from eventsourcing_core.validation import AUDIT_STREAM
 from tests.helpers import drop_roles, numbered
 
 _numbers = itertools.count(1)
@@ -91,6 +92,46 @@ def test_the_database_refuses_the_application_role_everything_else(
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute(statement)
+
+
+_FORGED_AUDIT = (
+    # An event of its own, at the next version and far ahead.
+    "INSERT INTO escore.events (stream_id, version, event_id, event_type, data, metadata,"
+    " created_at) SELECT '$lifecycle', version + 1, gen_random_uuid(), 'SubjectForgotten',"
+    " '{\"subject\": \"8\"}', '{}', now() FROM escore.streams WHERE stream_id = '$lifecycle'",
+    "INSERT INTO escore.events (stream_id, version, event_id, event_type, data, metadata,"
+    " created_at) VALUES ('$lifecycle', 1000, gen_random_uuid(), 'StreamDeleted', '{}', '{}',"
+    " now())",
+    # Its stream row moved, as an append of it would.
+    "UPDATE escore.streams SET version = version + 1, updated_at = now()"
+    " WHERE stream_id = '$lifecycle'",
+    "INSERT INTO escore.streams (stream_id, version) VALUES ('$lifecycle', 1)"
+    " ON CONFLICT (stream_id) DO UPDATE SET version = escore.streams.version + 1",
+)
+
+
+def test_only_the_lifecycle_functions_write_the_audit_stream(roles: Roles) -> None:
+    with PostgresEventStore.connect(roles.app_dsn, notify=False) as store:
+        register_user(store, "7", "alice", "alice@example.com")
+        assert store.forget("7") is True  # its audit event, through forget_subject
+        recorded = store.read_stream(AUDIT_STREAM)
+        for statement in _FORGED_AUDIT:
+            with (
+                psycopg.connect(roles.app_dsn) as conn,
+                pytest.raises(psycopg.errors.InsufficientPrivilege, match="audit stream"),
+            ):
+                conn.execute(statement)
+        with pytest.raises(InvalidArgumentError, match="audit stream"):
+            store.append(AUDIT_STREAM, numbered(1))
+
+        assert [e.event_type for e in recorded] == ["SubjectForgotten"]
+        assert store.read_stream(AUDIT_STREAM) == recorded
+        assert store.stream_version(AUDIT_STREAM) == 1
+
+    with PostgresEventStore.connect(roles.owner_dsn, notify=False) as owner:
+        owner.append("order-1", numbered(1), NO_STREAM)
+        assert owner.delete_stream("order-1") == 1
+        assert [e.version for e in owner.read_stream(AUDIT_STREAM)] == [1, 2]
 
 
 def test_lifecycle_operations_are_the_owner_roles(roles: Roles) -> None:

@@ -19,10 +19,10 @@ from eventsourcing_core import (
 )
 from eventsourcing_core.errors import StreamNotFoundError
 from eventsourcing_core.postgres import lifecycle
-from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
 from eventsourcing_core.samples.aggregates.user import User
 from eventsourcing_core.samples.aggregates.users import register_user
+from eventsourcing_core.validation import AUDIT_STREAM
 from examples.bank_account import Account
 from tests.helpers import numbered
 

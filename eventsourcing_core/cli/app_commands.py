@@ -20,7 +20,6 @@ from eventsourcing_core.cli import ops, versions
 from eventsourcing_core.cli.app import App
 from eventsourcing_core.cli.output import json_lines, table
 from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
-from eventsourcing_core.postgres.lifecycle import AUDIT_STREAM
 from eventsourcing_core.postgres.ownership import holding, owner_of
 from eventsourcing_core.postgres.partitions import owners, reset_projection, runners_for
 from eventsourcing_core.postgres.projections import ProjectionRunner, ProjectionStatus
@@ -28,7 +27,7 @@ from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.postgres.worker import ProjectionWorker
 from eventsourcing_core.projection import Projection
 from eventsourcing_core.repository import Repository
-from eventsourcing_core.validation import SEALED_FIELD
+from eventsourcing_core.validation import AUDIT_STREAM, SEALED_FIELD
 
 
 def run_replay(args: argparse.Namespace, store: PostgresEventStore, app: App) -> None:

@@ -39,13 +39,15 @@ from typing import TYPE_CHECKING
 
 from eventsourcing_core.events import Checkpoint, RecordedEvent, uuid7
 from eventsourcing_core.postgres.statements import render
-from eventsourcing_core.validation import check_checkpoint, check_positive, check_stream_id
+from eventsourcing_core.validation import (
+    check_checkpoint,
+    check_positive,
+    check_stream_id,
+)
 
 if TYPE_CHECKING:
     from eventsourcing_core.postgres.store import PostgresEventStore
 
-AUDIT_STREAM = "$lifecycle"
-"""The stream where every lifecycle operation (and every forget) is recorded."""
 
 _DELETE = "SELECT {schema}.delete_stream(%s, %s)"
 _TRUNCATE = "SELECT {schema}.truncate_stream(%s, %s, %s)"

@@ -79,7 +79,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 Pool = psycopg_pool.ConnectionPool[psycopg.Connection[Any]]
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1

@@ -77,7 +77,7 @@ from eventsourcing_core.validation import (
 T = TypeVar("T")
 AsyncPool = psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 """The schema revision this code needs (the newest shipped migration)."""
 
 _LAST_VERSION = 2**63 - 1

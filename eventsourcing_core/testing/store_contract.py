@@ -46,6 +46,7 @@ from eventsourcing_core.events import (
 )
 from eventsourcing_core.store import EventStore
 from eventsourcing_core.testing.builders import events, numbered
+from eventsourcing_core.validation import AUDIT_STREAM
 
 
 @dataclasses.dataclass
@@ -485,6 +486,12 @@ class StoreContract:
         assert summary == [("order", 2, 5), ("user", 1, 1)]
 
 
+def _append_then_audit(store: EventStore) -> None:
+    with store.transaction() as tx:
+        tx.append("user-1", events("Registered"), NO_STREAM)
+        tx.append(AUDIT_STREAM, events("StreamDeleted"))
+
+
 class TransactionContract:
     """Several streams in one transaction, all or nothing; conflicts inside a transaction.
 
@@ -519,6 +526,25 @@ class TransactionContract:
         assert raised.value.stream_id == "username-alice"
         assert not store.stream_exists("user-2")
         assert len(store.read_all()) == 1
+
+    def test_appends_to_the_audit_stream_are_refused_and_write_nothing(
+        self, store: EventStore
+    ) -> None:
+        # Only the lifecycle operations record events there (delete, truncate, forget).
+        with pytest.raises(InvalidArgumentError, match="audit stream"):
+            store.append(AUDIT_STREAM, events("SubjectForgotten"))
+        with pytest.raises(InvalidArgumentError, match="audit stream"):
+            store.append_streams(
+                [
+                    StreamAppend("user-1", events("Registered"), NO_STREAM),
+                    StreamAppend(AUDIT_STREAM, events("StreamDeleted"), ANY),
+                ]
+            )
+        with pytest.raises(InvalidArgumentError, match="audit stream"):
+            _append_then_audit(store)
+
+        assert store.read_all() == []
+        assert store.list_streams() == []
 
     def test_a_transaction_that_raises_rolls_back_its_appends(self, store: EventStore) -> None:
         with pytest.raises(RuntimeError, match="changed my mind"):
