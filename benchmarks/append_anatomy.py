@@ -14,10 +14,12 @@ does:
   log-order primary key ``(tx_id, position)`` alone;
 - then the other indexes added one at a time (event id, ``(stream_id,
   version)``, category, event type, the personal-subject partial index), then
-  the checks of revision 0001 (``version > 0``, ``schema_version > 0``), then
-  the ``tx_id`` check of 0004: that last table has the columns, indexes and
-  constraints of the store's ``events`` table (a test compares them; it lacks
-  the triggers that refuse UPDATE and DELETE, which an INSERT never fires);
+  the checks of revision 0001 (``version > 0``, ``schema_version > 0``), the
+  ``tx_id`` check of 0004, then the audit stream's guard of 0008 (a row
+  trigger whose ``WHEN`` compares the stream id: it fires only for
+  ``$lifecycle``): that last table has the columns, indexes, constraints and
+  insert triggers of the store's ``events`` table (a test compares them; it
+  lacks the triggers that refuse UPDATE and DELETE, which an INSERT never fires);
 - the version check on the store's own ``events`` table, as ``max(version) =
   expected`` (no stream row: the unique ``(stream_id, version)`` settles
   races);
@@ -84,7 +86,7 @@ INSERT = (
     " VALUES ($1, $2::bigint + 1, $3::uuid, $4, $5::integer, $6::jsonb, $7::jsonb, $8::timestamptz)"
 )
 
-# The layers of the store's events table, added one at a time (revisions 0001 to 0006).
+# The layers of the store's events table, added one at a time (revisions 0001 to 0008).
 LAYERS = (
     ("+ event id unique", "ALTER TABLE {table} ADD UNIQUE (event_id)"),
     ("+ (stream_id, version) unique", "ALTER TABLE {table} ADD UNIQUE (stream_id, version)"),
@@ -99,8 +101,13 @@ LAYERS = (
         "ALTER TABLE {table} ADD CHECK (version > 0), ADD CHECK (schema_version > 0)",
     ),
     (
-        "+ tx_id check (0004): the store's events table",
+        "+ tx_id check (0004)",
         "ALTER TABLE {table} ADD CHECK (tx_id = pg_current_xact_id()::text::bigint) NOT VALID",
+    ),
+    (
+        "+ audit stream guard (0008): the store's events table",
+        "CREATE TRIGGER events_refuse_forged_audit BEFORE INSERT ON {table} FOR EACH ROW"
+        " WHEN (NEW.stream_id = '$lifecycle') EXECUTE FUNCTION escore.refuse_forged_audit()",
     ),
 )
 

@@ -24,7 +24,14 @@ def _shape(conn: psycopg.Connection[tuple[object, ...]], table: str) -> dict[str
         " FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
         [table],
     ).fetchall()
+    # Row triggers that fire on INSERT (tgtype bits: 1 row, 4 insert).
+    triggers = conn.execute(
+        "SELECT regexp_replace(pg_get_triggerdef(oid), ' ON \\S+ ', ' ON <t> ') FROM pg_trigger"
+        " WHERE tgrelid = %s::regclass AND tgtype & 5 = 5",
+        [table],
+    ).fetchall()
     return {
+        "triggers": sorted(str(row[0]) for row in triggers),
         "indexes": sorted(str(row[0]).replace(name, "<t>") for row in indexes),
         "constraints": sorted(str(row[0]) for row in constraints),
         "columns": sorted(str(row[0]) for row in columns),
@@ -37,4 +44,5 @@ def test_the_last_layer_has_the_store_tables_indexes_constraints_and_columns(dsn
         copy, store = _shape(conn, last), _shape(conn, "escore.events")
 
     assert store["constraints"], "the catalog query found nothing"
+    assert store["triggers"], "the trigger query found nothing"
     assert copy == store
