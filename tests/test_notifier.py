@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import psycopg
+import pytest
 
 from eventsourcing_core.postgres.notifier import Notifier, channel_name
 
@@ -53,3 +55,61 @@ def test_a_burst_of_pokes_is_coalesced_and_followed_by_a_notification(dsn: str) 
 
     assert 1 <= len(arrived) <= 0.1 / 0.005 + 2, "pokes in one interval share a notification"
     assert arrived[-1] >= last_poke, "the last poke of a burst was not followed by a notification"
+
+
+def _notifier_backends(dsn: str, listener: psycopg.Connection[tuple[object, ...]]) -> list[int]:
+    """The backends of this database that last ran a NOTIFY, the listener's excepted."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND query LIKE 'NOTIFY%%' AND pid <> pg_backend_pid() AND pid <> %s",
+            [listener.info.backend_pid],
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def test_a_notifier_whose_connection_was_terminated_reconnects_and_loses_no_wake_up(
+    dsn: str,
+) -> None:
+    # A server restart or an idle-session timeout ends the notifier's session
+    # between two bursts: the next notification goes out on a new connection.
+    notifier = Notifier(dsn, "escore")
+    with _listener(dsn) as listener:
+        try:
+            notifier.poke()
+            assert len(_arrivals(listener, 0.3)) == 1
+            [first] = _notifier_backends(dsn, listener)
+            with psycopg.connect(dsn, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", [first])
+            deadline = time.monotonic() + 5
+            while first in _notifier_backends(dsn, listener) and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+            notifier.poke()
+            arrived = _arrivals(listener, 0.5)
+            backends = _notifier_backends(dsn, listener)
+        finally:
+            notifier.close()
+
+    assert len(arrived) == 1, "the wake-up after the terminated session was lost"
+    assert len(backends) == 1
+    assert backends[0] != first
+
+
+def test_a_notifier_that_cannot_reach_the_server_warns_and_the_writer_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    notifier = Notifier("postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2", "escore")
+    try:
+        with caplog.at_level(logging.WARNING, logger="eventsourcing_core.postgres.notifier"):
+            notifier.poke()  # never raises: the notification is only a wake-up
+            deadline = time.monotonic() + 5
+            while not caplog.records and time.monotonic() < deadline:
+                time.sleep(0.01)
+    finally:
+        notifier.close()
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages, "no warning"
+    assert messages[0].startswith("could not notify workers (they will poll)")

@@ -15,7 +15,15 @@ What keeps the wake-up cheap for the writers:
 - the notifying transaction commits with ``synchronous_commit = off``: a
   ``NOTIFY`` takes a transaction id, and waiting for its commit record to
   reach the disk would cost a WAL flush per notification, competing with the
-  appends' own. Losing a notification in a crash loses nothing: workers poll.
+  appends' own. Losing a notification in a crash loses nothing: workers poll;
+- the thread sends the ``NOTIFY`` through libpq directly (psycopg's ``pgconn``,
+  which lets go of the GIL while it waits): a cursor would cost about three
+  times the CPU (measured: 10 us against 33 us per notification), paid by the
+  process once per burst, which for one writer is nearly every append.
+
+A connection that broke since the last notification (a server restart, an
+idle-session timeout) is replaced at once, so that notification is not lost;
+if the server cannot be reached, the notification is dropped with a warning.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import threading
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,7 @@ class Notifier:
     def __init__(self, dsn: str, schema: str, *, min_interval: float = 0.001) -> None:
         self._dsn = dsn
         self._statement = sql.SQL("NOTIFY {}").format(sql.Identifier(channel_name(schema)))
+        self._command = b""  # the statement as bytes, rendered by the first connection
         self._min_interval = min_interval
         self._due = False
         self._poked = threading.Event()
@@ -90,12 +99,29 @@ class Notifier:
 
     def _notify(self, connection: psycopg.Connection[Any] | None) -> psycopg.Connection[Any] | None:
         """Send one NOTIFY; the connection to use next time (None after a failure)."""
+        if connection is not None:
+            try:
+                _send(connection, self._command)
+                return connection
+            except psycopg.Error:
+                connection.close()  # broken since the last one: a new connection, once
+        fresh: psycopg.Connection[Any] | None = None
         try:
-            if connection is None or connection.closed:
-                connection = psycopg.connect(self._dsn, autocommit=True)
-                connection.execute("SET synchronous_commit = off")
-            connection.execute(self._statement)
+            fresh = psycopg.connect(self._dsn, autocommit=True)
+            fresh.execute("SET synchronous_commit = off")
+            self._command = self._statement.as_bytes(fresh)
+            _send(fresh, self._command)
         except psycopg.Error as exc:
+            if fresh is not None:
+                fresh.close()
             logger.warning("could not notify workers (they will poll): %s", exc)
             return None
-        return connection
+        return fresh
+
+
+def _send(connection: psycopg.Connection[Any], command: bytes) -> None:
+    """Run ``command`` (no result rows) through libpq; raise if it failed."""
+    result = connection.pgconn.exec_(command)
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        message = (result.error_message or b"").decode("utf-8", "replace").strip()
+        raise psycopg.OperationalError(message or f"{command!r} failed")
