@@ -60,8 +60,8 @@ from eventsourcing_core.integrations.rabbitmq_confirms import (
     Message,
     ReturnedError,
 )
+from eventsourcing_core.postgres.projection_session import session_for
 from eventsourcing_core.postgres.projection_statements import ProjectionStatements
-from eventsourcing_core.postgres.projections import session_for
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.projection import Projection, SqlSession, StopRequested
 from eventsourcing_core.typed_projection import lifted

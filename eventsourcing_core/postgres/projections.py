@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import psycopg
 from psycopg import sql
@@ -36,77 +33,36 @@ from eventsourcing_core.errors import (
     UnprocessableEventError,
 )
 from eventsourcing_core.events import (
-    AppendResult,
     Checkpoint,
-    ExpectedVersion,
-    NewEvent,
     RecordedEvent,
 )
 from eventsourcing_core.observe import observed
 from eventsourcing_core.postgres.errors import is_connection_failure
-from eventsourcing_core.postgres.liveness import RunningTransaction
 from eventsourcing_core.postgres.ownership import (
-    Owner,
     effective_status,
     owner_of,
     split_error,
 )
 from eventsourcing_core.postgres.partition_layout import check_layout, check_partitions
+from eventsourcing_core.postgres.projection_session import ProjectionSession
 from eventsourcing_core.postgres.projection_statements import (
     ProjectionStatements,
     create_schema,
     point_view,
 )
-from eventsourcing_core.postgres.rows import recorded_event_row
-from eventsourcing_core.postgres.store import PostgresEventStore, PostgresTransaction
+
+# Re-exported: ProjectionStatus was defined here before it got a module of its own.
+from eventsourcing_core.postgres.projection_status import ProjectionStatus as ProjectionStatus
+from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.projection import (
     ErrorPolicy,
-    Params,
     ParkedEvent,
     Projection,
-    Row,
     SideEffect,
     versioned_table,
 )
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectionStatus:
-    """Where a projection is and how it is doing.
-
-    ``status`` is ``running`` only while a session holds the projection's
-    ownership lock (``owner``), else ``stopped`` (or ``idle`` before the first
-    run and after a reset); ``failed`` while its handler keeps failing.
-    ``last_error`` is None once the projection recovered (it moved on after
-    failing, or its parked events were applied): the error is then
-    ``resolved_error``.
-    """
-
-    name: str
-    checkpoint: Checkpoint
-    status: str
-    processed: int
-    last_error: str | None
-    error_at: datetime | None
-    updated_at: datetime
-    parked: int
-    lag: int
-    """Committed events past the checkpoint that this projection wants, held back ones included."""
-    held_back: int = 0
-    """Of ``lag``, the events no reader can see yet: a running transaction holds the log."""
-    held_back_by: RunningTransaction | None = None
-    """The transaction holding them back (its ``age``: for how long), when ``held_back``."""
-    owner: Owner | None = None
-    """The session that runs the projection now (a worker), if any."""
-    resolved_error: str | None = None
-    """The last error, once the projection recovered from it."""
-
-    @property
-    def held_back_for(self) -> timedelta | None:
-        """How long the transaction holding the log back has been running."""
-        return None if self.held_back_by is None else self.held_back_by.age
 
 
 class _ActedPartly(Exception):
@@ -115,65 +71,6 @@ class _ActedPartly(Exception):
     def __init__(self, done: int) -> None:
         super().__init__(f"failed after {done} events")
         self.done = done
-
-
-class _Session:
-    """A projection's ``SqlSession`` on the batch's transaction."""
-
-    def __init__(
-        self,
-        connection: psycopg.Connection[Any],
-        store: PostgresEventStore,
-        sql: ProjectionStatements,
-        render: Callable[[str], str],
-    ) -> None:
-        self._connection = connection
-        self._store = store
-        self._appender = PostgresTransaction(connection, store.statements, store.keys)
-        self._sql = sql
-        self._render = render
-
-    def execute(self, query: str, params: Params = None) -> None:
-        self._connection.execute(self._render(query), params)
-
-    def execute_many(self, query: str, rows: Iterable[Row]) -> None:
-        # psycopg pipelines executemany: one round trip for all the rows.
-        with self._connection.cursor() as cursor:
-            cursor.executemany(self._render(query), rows)
-
-    def execute_all(self, statements: Iterable[tuple[str, Params]]) -> None:
-        # A failing statement raises when the pipeline syncs, at the end of the block.
-        with self._connection.pipeline():
-            for query, params in statements:
-                self._connection.execute(self._render(query), params)
-
-    def fetchone(self, query: str, params: Params = None) -> tuple[Any, ...] | None:
-        return self._connection.execute(self._render(query), params).fetchone()
-
-    def fetchall(self, query: str, params: Params = None) -> list[tuple[Any, ...]]:
-        return self._connection.execute(self._render(query), params).fetchall()
-
-    def append(
-        self, stream_id: str, events: Sequence[NewEvent], expected_version: ExpectedVersion
-    ) -> AppendResult:
-        return self._appender.append(stream_id, events, expected_version)
-
-    def read_stream(self, stream_id: str) -> list[RecordedEvent]:
-        query = self._store.statements.read_stream_forward
-        cursor = self._connection.cursor(row_factory=recorded_event_row)
-        return self._store.keys.open(
-            self._connection, cursor.execute(query, (stream_id, stream_id, 1, None)).fetchall()
-        )
-
-    def mark_processed(self, handler: str, event_id: UUID) -> bool:
-        return self._connection.execute(self._sql.mark_processed, [handler, event_id]).rowcount == 1
-
-
-def session_for(
-    connection: psycopg.Connection[Any], store: PostgresEventStore, sql: ProjectionStatements
-) -> _Session:
-    """A ``SqlSession`` on a transaction of the caller's (consumers use it)."""
-    return _Session(connection, store, sql, lambda query: query)
 
 
 class ProjectionRunner:
@@ -490,7 +387,7 @@ class ProjectionRunner:
     def _apply_in(
         self,
         conn: psycopg.Connection[Any],
-        session: _Session,
+        session: ProjectionSession,
         events: Sequence[RecordedEvent],
         *,
         deadline: float | None,
@@ -598,7 +495,7 @@ class ProjectionRunner:
         return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     @contextmanager
-    def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], _Session]]:
+    def _transaction(self) -> Iterator[tuple[psycopg.Connection[Any], ProjectionSession]]:
         with self._store.pool.connection() as conn, conn.transaction():
             conn.execute(self._sql.set_search_path, [self._search_path])
-            yield conn, _Session(conn, self._store, self._sql, self._render_query)
+            yield conn, ProjectionSession(conn, self._store, self._sql, self._render_query)
