@@ -16,7 +16,7 @@ does:
   version)``, category, event type, the personal-subject partial index), then
   the checks of revision 0001 (``version > 0``, ``schema_version > 0``), the
   ``tx_id`` check of 0004, then the audit stream's guard of 0008 (a row
-  trigger whose ``WHEN`` compares the stream id: it fires only for
+  trigger whose ``WHEN`` takes the stream id's category: it fires only for
   ``$lifecycle``): that last table has the columns, indexes, constraints and
   insert triggers of the store's ``events`` table (a test compares them; it
   lacks the triggers that refuse UPDATE and DELETE, which an INSERT never fires);
@@ -107,7 +107,8 @@ LAYERS = (
     (
         "+ audit stream guard (0008): the store's events table",
         "CREATE TRIGGER events_refuse_forged_audit BEFORE INSERT ON {table} FOR EACH ROW"
-        " WHEN (NEW.stream_id = '$lifecycle') EXECUTE FUNCTION escore.refuse_forged_audit()",
+        " WHEN (split_part(NEW.stream_id, '-', 1) = '$lifecycle')"
+        " EXECUTE FUNCTION escore.refuse_forged_audit()",
     ),
 )
 

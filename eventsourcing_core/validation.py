@@ -24,6 +24,7 @@ from eventsourcing_core.events import (
     PersonalData,
     StreamAppend,
     StreamState,
+    category_of,
 )
 
 MAX_NAME_LENGTH = 255
@@ -41,7 +42,8 @@ MAX_INTEGER = 2**31 - 1
 AUDIT_STREAM = "$lifecycle"
 """The store's own stream, where every lifecycle operation (and every forget) is recorded.
 
-Readable like any stream; written only by those operations (appends to it are refused).
+Readable like any stream; written only by those operations: appends to it, or to
+any stream of its category (``$lifecycle-...``), are refused.
 """
 
 MAX_SCHEMA_NAME_BYTES = 63
@@ -361,10 +363,10 @@ def _is_dataclass_instance(value: object) -> bool:
 def prepare_append(stream_id: object, events: object, expected: object) -> PreparedAppend:
     """Check one stream's append: id, expected version and a non-empty batch."""
     checked_id = check_stream_id(stream_id)
-    if checked_id == AUDIT_STREAM:
+    if checked_id.startswith(AUDIT_STREAM) and category_of(checked_id) == AUDIT_STREAM:
         raise InvalidArgumentError(
-            f"{AUDIT_STREAM!r} is the store's audit stream: only its lifecycle operations "
-            "(delete_stream, truncate_stream, forget) write to it"
+            f"{checked_id!r} is in the category of the store's audit stream {AUDIT_STREAM!r}: "
+            "only its lifecycle operations (delete_stream, truncate_stream, forget) write there"
         )
     checked_expected = check_expected_version(expected)
     if isinstance(events, NewEvent) or not isinstance(events, Sequence):

@@ -446,6 +446,33 @@ def owner_and_app(empty_dsn: str) -> Iterator[tuple[str, str]]:
         drop_roles(empty_dsn, owner, app)
 
 
+_KEY = (
+    "INSERT INTO escore.subject_keys (subject, key_id, secret)"
+    " VALUES (%s, gen_random_uuid(), decode(repeat('ab', 32), 'hex'))"
+)
+
+
+def test_the_apps_forget_still_records_its_audit_event_after_a_superusers_migration(
+    empty_dsn: str, owner_and_app: tuple[str, str]
+) -> None:
+    # `escore roles` ran at 0006, then a superuser (not the owner role) migrated to
+    # the newest revision without running it again: 0007's lifecycle functions are
+    # the superuser's. The audit stream's guard (0008) lets them write it.
+    owner, app = owner_and_app
+    migrate.upgrade(empty_dsn, "0006")
+    create_roles(empty_dsn, owner=owner, app=app)
+    migrate.upgrade(empty_dsn)
+    with psycopg.connect(make_conninfo(empty_dsn, user=app), autocommit=True) as conn:
+        conn.execute(_KEY, ["7"])
+    assert _forget_as(empty_dsn, app, "7", uuid.uuid4()) is True
+    with psycopg.connect(empty_dsn) as conn:
+        rows = conn.execute(
+            "SELECT event_type, data ->> 'subject' FROM escore.events"
+            " WHERE stream_id = '$lifecycle'"
+        ).fetchall()
+    assert rows == [("SubjectForgotten", "7")]
+
+
 @pytest.mark.parametrize("hardened", [False, True], ids=["default", "no_temporary_privilege"])
 def test_the_owner_role_migrates_to_the_newest_revision(
     empty_dsn: str, owner_and_app: tuple[str, str], hardened: bool

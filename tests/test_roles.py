@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from eventsourcing_core import NO_STREAM, PostgresEventStore
+from eventsourcing_core import NO_STREAM, NewEvent, PostgresEventStore
 from eventsourcing_core.crypto import REDACTED
 from eventsourcing_core.errors import InvalidArgumentError, PermissionDeniedError
 from eventsourcing_core.postgres.roles import create_roles
@@ -107,6 +107,11 @@ _FORGED_AUDIT = (
     " WHERE stream_id = '$lifecycle'",
     "INSERT INTO escore.streams (stream_id, version) VALUES ('$lifecycle', 1)"
     " ON CONFLICT (stream_id) DO UPDATE SET version = escore.streams.version + 1",
+    # Another stream of its category, which projections of '$lifecycle' read too.
+    "INSERT INTO escore.events (stream_id, version, event_id, event_type, data, metadata,"
+    " created_at) VALUES ('$lifecycle-x', 1, gen_random_uuid(), 'SubjectForgotten',"
+    " '{\"subject\": \"7\"}', '{}', now())",
+    "INSERT INTO escore.streams (stream_id, version) VALUES ('$lifecycle-x', 1)",
 )
 
 
@@ -121,8 +126,9 @@ def test_only_the_lifecycle_functions_write_the_audit_stream(roles: Roles) -> No
                 pytest.raises(psycopg.errors.InsufficientPrivilege, match="audit stream"),
             ):
                 conn.execute(statement)
-        with pytest.raises(InvalidArgumentError, match="audit stream"):
-            store.append(AUDIT_STREAM, numbered(1))
+        for stream in (AUDIT_STREAM, f"{AUDIT_STREAM}-x"):
+            with pytest.raises(InvalidArgumentError, match="audit stream"):
+                store.append(stream, numbered(1))
 
         assert [e.event_type for e in recorded] == ["SubjectForgotten"]
         assert store.read_stream(AUDIT_STREAM) == recorded
@@ -132,6 +138,23 @@ def test_only_the_lifecycle_functions_write_the_audit_stream(roles: Roles) -> No
         owner.append("order-1", numbered(1), NO_STREAM)
         assert owner.delete_stream("order-1") == 1
         assert [e.version for e in owner.read_stream(AUDIT_STREAM)] == [1, 2]
+
+
+def test_the_sample_directory_scrubs_only_on_the_stores_own_erasure_event(roles: Roles) -> None:
+    # The app may name an event of its own SubjectForgotten, in its own streams;
+    # UserDirectory acts only on the one in the audit stream.
+    with PostgresEventStore.connect(roles.app_dsn, notify=False) as store:
+        register_user(store, "7", "alice", "alice@example.com")
+        store.append("user-7", [NewEvent("SubjectForgotten", {"subject": "7"})])
+        run_to_head(store, UserDirectory())
+        kept = store.fetch_one("SELECT email FROM escore.user_directory")
+
+        assert store.forget("7") is True
+        run_to_head(store, UserDirectory())
+        scrubbed = store.fetch_one("SELECT email FROM escore.user_directory")
+
+    assert kept == ("alice@example.com",)
+    assert scrubbed == (REDACTED,)
 
 
 def test_lifecycle_operations_are_the_owner_roles(roles: Roles) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from benchmarks import ceiling
 from benchmarks.server_ceiling import (
@@ -16,7 +17,9 @@ from benchmarks.server_ceiling import (
     parse_output,
     raw_script,
     store_script,
+    with_commit_setting,
 )
+from benchmarks.store_benchmark import EVENT
 from eventsourcing_core import NewEvent, PostgresEventStore
 
 PGBENCH = shutil.which("pgbench")
@@ -30,12 +33,26 @@ def test_scripts_fill_every_parameter() -> None:
     statement = "SELECT %(stream_id)s, %(expected)s, %(first_id)s, %(data)s::jsonb"
     script = store_script(statement, "'s-' || :client_id")
     assert "%" not in script
-    assert script.startswith("SELECT 's-' || :client_id, :version, " + EVENT_ID)
+    assert script.startswith("SELECT 's-' || :client_id, :version, " + EVENT_ID + ", :data::jsonb")
     assert script.endswith("\n\\gset\n")
     raw = raw_script("'raw-' || :client_id")
     assert "%s" not in raw
     assert raw.count(EVENT_ID) == 1
     assert raw.endswith(";\n")
+
+
+def test_a_statement_that_uses_the_event_id_twice_is_refused() -> None:
+    # One SQL expression per use would make two different ids.
+    with pytest.raises(ValueError, match="first event id once"):
+        store_script("SELECT %(first_id)s WHERE NOT EXISTS (SELECT %(first_id)s)", "'s'")
+
+
+def test_synchronous_commit_off_joins_the_connection_strings_own_options() -> None:
+    dsn = "host=localhost dbname=bench options='-c work_mem=64MB'"
+    assert with_commit_setting(dsn, True) == dsn
+    params = conninfo_to_dict(with_commit_setting(dsn, False))
+    assert params["options"] == "-c work_mem=64MB -c synchronous_commit=off"
+    assert params["dbname"] == "bench"
 
 
 def test_parse_output_refuses_a_failed_run() -> None:
@@ -62,9 +79,14 @@ def test_the_store_script_appends_through_the_version_check(dsn: str, tmp_path: 
         statement = store.statements.fast_append_one["at"]
         sample = pgbench.run(store_script(statement, "'bench-' || :client_id"), ONE_CLIENT, 1)
         events = store.read_stream("bench-0")
-        # Every transaction pgbench counted is one event, at the next version.
+        # Every transaction pgbench counted is one event, at the next version,
+        # holding the benchmark's event.
         assert len(events) == 1 + sample.events
         assert [event.version for event in events] == list(range(1, len(events) + 1))
+        assert {event.event_type for event in events[1:]} == {EVENT.event_type}
+        assert all(event.data == EVENT.data for event in events[1:])
+        assert all(event.metadata.to_json() == EVENT.metadata for event in events[1:])
+        assert len({event.event_id for event in events}) == len(events)
         # A wrong expected version is refused: the script's \gset finds no row.
         with pytest.raises(RuntimeError, match="pgbench failed"):
             pgbench.run(store_script(statement, "'bench-' || :client_id"), ONE_CLIENT, 1, version=1)

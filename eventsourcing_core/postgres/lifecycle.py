@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 
 from eventsourcing_core.events import Checkpoint, RecordedEvent, uuid7
 from eventsourcing_core.postgres.statements import render
+from eventsourcing_core.validation import AUDIT_STREAM as AUDIT_STREAM  # its old home
 from eventsourcing_core.validation import (
     check_checkpoint,
     check_positive,

@@ -531,8 +531,9 @@ class TransactionContract:
         self, store: EventStore
     ) -> None:
         # Only the lifecycle operations record events there (delete, truncate, forget).
-        with pytest.raises(InvalidArgumentError, match="audit stream"):
-            store.append(AUDIT_STREAM, events("SubjectForgotten"))
+        for stream in (AUDIT_STREAM, f"{AUDIT_STREAM}-1"):  # the stream, and its category
+            with pytest.raises(InvalidArgumentError, match="audit stream"):
+                store.append(stream, events("SubjectForgotten"))
         with pytest.raises(InvalidArgumentError, match="audit stream"):
             store.append_streams(
                 [

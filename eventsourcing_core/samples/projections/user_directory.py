@@ -7,13 +7,14 @@ from collections.abc import Iterator, Sequence
 from eventsourcing_core.crypto import REDACTED
 from eventsourcing_core.events import RecordedEvent
 from eventsourcing_core.projection import Params, Projection, SqlSession
+from eventsourcing_core.validation import AUDIT_STREAM
 
 
 class UserDirectory(Projection):
     name = "user_directory"
     tables = ("user_directory",)
-    # '$lifecycle': the store's audit stream, for SubjectForgotten (see below).
-    categories = ("user", "$lifecycle")
+    # The store's audit stream, for SubjectForgotten (see below).
+    categories = ("user", AUDIT_STREAM)
 
     def setup(self, sql: SqlSession) -> None:
         # Usernames are unique: a name is freed (UserRenamed) in the log before
@@ -68,9 +69,11 @@ def _statements(events: Sequence[RecordedEvent]) -> Iterator[tuple[str, Params]]
                     "UPDATE {user_directory} SET status = 'deactivated' WHERE user_id = %s",
                     [user_id],
                 )
-            case "SubjectForgotten":
+            case "SubjectForgotten" if event.stream_id == AUDIT_STREAM:
                 # store.forget(user_id): the events now read the email as
-                # redacted; the live row must not keep it either.
+                # redacted; the live row must not keep it either. Only the
+                # store records it, in its audit stream (an event of that type
+                # anywhere else is not an erasure).
                 yield (
                     "UPDATE {user_directory} SET email = %s WHERE user_id = %s",
                     [REDACTED, data["subject"]],
