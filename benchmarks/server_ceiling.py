@@ -183,12 +183,14 @@ def with_commit_setting(dsn: str, synchronous_commit: bool) -> str:
     """``dsn`` with ``synchronous_commit=off`` added to its ``options`` (kept otherwise).
 
     In the connection string rather than ``PGOPTIONS``, which libpq ignores
-    when the string has ``options`` of its own.
+    when the string has ``options`` of its own (so a string without them
+    starts from ``PGOPTIONS``, as the other rows do).
     """
     if synchronous_commit:
         return dsn
     params = conninfo_to_dict(dsn)
-    options = f"{params.get('options') or ''} -c synchronous_commit=off".strip()
+    given = params.get("options") or os.environ.get("PGOPTIONS", "")
+    options = f"{given} -c synchronous_commit=off".strip()
     return make_conninfo(dsn, options=options)
 
 

@@ -8,7 +8,7 @@ import time
 import psycopg
 import pytest
 
-from eventsourcing_core.postgres.notifier import Notifier, channel_name
+from eventsourcing_core.postgres.notifier import RETRY_PAUSE, Notifier, channel_name
 
 
 def _listener(dsn: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -96,20 +96,23 @@ def test_a_notifier_whose_connection_was_terminated_reconnects_and_loses_no_wake
     assert backends[0] != first
 
 
-def test_a_notifier_that_cannot_reach_the_server_warns_and_the_writer_goes_on(
+def test_a_notifier_that_cannot_reach_the_server_warns_and_retries_once_a_second(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Port 1 on loopback: nothing listens, the connection is refused at once.
     notifier = Notifier("postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2", "escore")
     try:
         with caplog.at_level(logging.WARNING, logger="eventsourcing_core.postgres.notifier"):
-            notifier.poke()  # never raises: the notification is only a wake-up
-            deadline = time.monotonic() + 5
-            while not caplog.records and time.monotonic() < deadline:
-                time.sleep(0.01)
+            start = time.monotonic()
+            while time.monotonic() - start < 0.5:  # a writer appending all the while
+                notifier.poke()  # never raises: the notification is only a wake-up
+                time.sleep(0.002)
+            # (Counted before close, which sends, or tries to, what is still asked for.)
+            messages = [record.getMessage() for record in caplog.records]
     finally:
         notifier.close()
 
-    messages = [record.getMessage() for record in caplog.records]
     assert messages, "no warning"
     assert messages[0].startswith("could not notify workers (they will poll)")
+    assert len(messages) == 1, f"{len(messages)} attempts in 0.5 s, not one per RETRY_PAUSE"
+    assert RETRY_PAUSE >= 0.5

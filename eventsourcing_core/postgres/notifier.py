@@ -23,7 +23,11 @@ What keeps the wake-up cheap for the writers:
 
 A connection that broke since the last notification (a server restart, an
 idle-session timeout) is replaced at once, so that notification is not lost;
-if the server cannot be reached, the notification is dropped with a warning.
+if the server cannot be reached, the notification is dropped with a warning
+and the next attempt waits ``RETRY_PAUSE`` (one connection attempt a second,
+not one per append). A server that stops answering without closing the
+connection is given up on after ``_UNANSWERED_MS`` (``tcp_user_timeout``,
+unless the connection string sets its own), so the thread never hangs.
 """
 
 from __future__ import annotations
@@ -34,8 +38,15 @@ from typing import Any
 
 import psycopg
 from psycopg import pq, sql
+from psycopg.conninfo import conninfo_to_dict
 
 logger = logging.getLogger(__name__)
+
+RETRY_PAUSE = 1.0
+"""Seconds between attempts while the server cannot be reached (workers poll meanwhile)."""
+
+_UNANSWERED_MS = 10_000
+"""How long a sent NOTIFY may go unacknowledged by the server's host (TCP only)."""
 
 
 def channel_name(schema: str) -> str:
@@ -88,12 +99,15 @@ class Notifier:
         while True:
             self._poked.wait()
             self._poked.clear()
+            pause = self._min_interval
             if self._due:
                 self._due = False
                 connection = self._notify(connection)
+                if connection is None:
+                    pause = RETRY_PAUSE
             if self._closed.is_set():
                 break
-            self._closed.wait(self._min_interval)
+            self._closed.wait(pause)
         if connection is not None:
             connection.close()
 
@@ -107,7 +121,7 @@ class Notifier:
                 connection.close()  # broken since the last one: a new connection, once
         fresh: psycopg.Connection[Any] | None = None
         try:
-            fresh = psycopg.connect(self._dsn, autocommit=True)
+            fresh = psycopg.connect(self._dsn, autocommit=True, **self._timeouts())
             fresh.execute("SET synchronous_commit = off")
             self._command = self._statement.as_bytes(fresh)
             _send(fresh, self._command)
@@ -117,6 +131,12 @@ class Notifier:
             logger.warning("could not notify workers (they will poll): %s", exc)
             return None
         return fresh
+
+    def _timeouts(self) -> dict[str, Any]:
+        """``tcp_user_timeout`` unless the connection string sets it (ignored on sockets)."""
+        if "tcp_user_timeout" in conninfo_to_dict(self._dsn):
+            return {}
+        return {"tcp_user_timeout": _UNANSWERED_MS}
 
 
 def _send(connection: psycopg.Connection[Any], command: bytes) -> None:

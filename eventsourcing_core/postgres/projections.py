@@ -45,13 +45,14 @@ from eventsourcing_core.postgres.ownership import (
 )
 from eventsourcing_core.postgres.partition_layout import check_layout, check_partitions
 from eventsourcing_core.postgres.projection_session import ProjectionSession
+
+# Re-exported: both were defined here before they got modules of their own.
+from eventsourcing_core.postgres.projection_session import session_for as session_for
 from eventsourcing_core.postgres.projection_statements import (
     ProjectionStatements,
     create_schema,
     point_view,
 )
-
-# Re-exported: ProjectionStatus was defined here before it got a module of its own.
 from eventsourcing_core.postgres.projection_status import ProjectionStatus as ProjectionStatus
 from eventsourcing_core.postgres.store import PostgresEventStore
 from eventsourcing_core.projection import (

@@ -11,8 +11,11 @@ superuser or the database owner after ``escore migrate``:
   ``streams`` and ``subject_keys``, UPDATE of a stream's ``version`` and
   ``updated_at`` columns (an append moves them; not ``first_version``, so it
   cannot undo a delete), SELECT on everything, and ``forget_subject`` (erasure
-  requests come through the application). No UPDATE, DELETE or TRUNCATE on
-  the log, no ownership: ALTER, DISABLE TRIGGER and DROP are refused.
+  requests come through the application). Not in the audit stream's category
+  (``$lifecycle``): revision 0008's triggers refuse its rows to anyone without
+  the owner's privileges, so only the lifecycle functions write there. No
+  UPDATE, DELETE or TRUNCATE on the log, no ownership: ALTER, DISABLE TRIGGER
+  and DROP are refused.
   Projections and the relay run as it too, so it may write the derived
   tables (checkpoints, parked and processed events, projection versions,
   snapshots) and CREATE in the schema, for read models and their views. To
