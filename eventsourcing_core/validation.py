@@ -8,6 +8,7 @@ opens a connection or takes a lock, so that bad input gets the same clear
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -211,6 +212,18 @@ def check_positive(value: object, *, name: str, maximum: int = MAX_BIGINT) -> in
 def check_optional_positive(value: object, *, name: str) -> int | None:
     """``None`` or a positive int up to ``MAX_BIGINT``."""
     return None if value is None else check_positive(value, name=name)
+
+
+def check_seconds(value: object, *, name: str = "key_cache_seconds") -> float:
+    """A finite number of seconds, 0 or more."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise InvalidArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def check_checkpoint(value: object) -> Checkpoint:

@@ -27,7 +27,7 @@ from eventsourcing_core import (
 )
 from eventsourcing_core.aggregate import Aggregate, DomainEvent, evolves
 from eventsourcing_core.crypto import REDACTED, SubjectKey
-from eventsourcing_core.errors import EventStoreError
+from eventsourcing_core.errors import EventStoreError, InvalidArgumentError
 from eventsourcing_core.events import PersonalData
 from eventsourcing_core.postgres.keys import KeyRing
 from eventsourcing_core.postgres.snapshots import PostgresSnapshotStore
@@ -278,6 +278,27 @@ def test_a_stale_cached_key_is_used_for_appends_at_most_cache_seconds(dsn: str) 
         keys = other.fetch_one("SELECT count(*) FROM escore.subject_keys")
     assert emails == [REDACTED, REDACTED, "again@example.com"]
     assert keys == (1,)
+
+
+def test_key_cache_seconds_zero_fetches_the_key_at_every_append(dsn: str) -> None:
+    # The option behind the bound above: with 0, a process never seals under a
+    # key another process has forgotten (it fetches, finds it gone, makes a new one).
+    with (
+        PostgresEventStore.connect(dsn, notify=False, key_cache_seconds=0) as uncached,
+        PostgresEventStore.connect(dsn, notify=False) as other,
+    ):
+        uncached.append("user-7", [user_registered()])
+        other.forget("7")
+        uncached.append("user-7", [user_registered(email="after@example.com")])
+
+        emails = [e.data["email"] for e in other.read_stream("user-7")]
+    assert emails == [REDACTED, "after@example.com"]
+
+
+@pytest.mark.parametrize("bad", [-1, float("inf"), float("nan"), "60", True, None])
+def test_a_bad_key_cache_seconds_is_refused_before_connecting(bad: object) -> None:
+    with pytest.raises(InvalidArgumentError, match="key_cache_seconds"):
+        PostgresEventStore.connect("postgresql://nobody@127.0.0.1:1/none", key_cache_seconds=bad)  # type: ignore[arg-type]
 
 
 def test_racing_first_appends_for_one_subject_share_one_key(dsn: str) -> None:

@@ -47,7 +47,7 @@ from eventsourcing_core.events import (
 from eventsourcing_core.postgres.appending import append_to_stream
 from eventsourcing_core.postgres.connection import RetryPolicy, open_pool
 from eventsourcing_core.postgres.errors import first_line, is_event_id_race, translate
-from eventsourcing_core.postgres.keys import KeyRing
+from eventsourcing_core.postgres.keys import DEFAULT_CACHE_SECONDS, KeyRing
 from eventsourcing_core.postgres.lifecycle import StreamLifecycle
 from eventsourcing_core.postgres.liveness import (
     ReadBound,
@@ -74,6 +74,7 @@ from eventsourcing_core.validation import (
     check_filter,
     check_positive,
     check_schema,
+    check_seconds,
 )
 
 T = TypeVar("T")
@@ -102,13 +103,22 @@ class PostgresEventStore(EventStore):
         schema: str = DEFAULT_SCHEMA,
         owns_pool: bool = False,
         notify: bool = True,
+        key_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     ):
-        """``notify``: wake projection workers after each committed append (see notifier.py)."""
+        """``notify``: wake projection workers after each committed append (see notifier.py).
+
+        ``key_cache_seconds``: how long appends use a subject's key after
+        fetching it (0: fetch it at every append that seals a field), which
+        bounds how long this process seals under a key another process has
+        forgotten (see ``keys.DEFAULT_CACHE_SECONDS``).
+        """
         self._pool = pool
         self._owns_pool = owns_pool
         self._statements = Statements.for_schema(check_schema(schema))
         self._retry = RetryPolicy(pool)
-        self._keys = KeyRing(self._statements.schema)
+        self._keys = KeyRing(
+            self._statements.schema, cache_seconds=check_seconds(key_cache_seconds)
+        )
         self.lifecycle = StreamLifecycle(self)
         """Stream delete, truncate and archive (see ``lifecycle.py``); the owner role's."""
         conninfo = pool.conninfo
@@ -125,6 +135,7 @@ class PostgresEventStore(EventStore):
         max_size: int = 10,
         timeout: float = 30.0,
         notify: bool = True,
+        key_cache_seconds: float = DEFAULT_CACHE_SECONDS,
     ) -> PostgresEventStore:
         """Open a pool on ``dsn`` and check that the schema is migrated.
 
@@ -135,6 +146,7 @@ class PostgresEventStore(EventStore):
         """
         check_dsn(dsn)
         check_schema(schema)
+        check_seconds(key_cache_seconds)
         try:
             probe = psycopg.Connection.connect(dsn, connect_timeout=max(1, min(int(timeout), 10)))
             probe.close()
@@ -148,7 +160,13 @@ class PostgresEventStore(EventStore):
             raise DatabaseUnavailableError(
                 f"cannot connect to the database within {timeout:g}s: {exc}"
             ) from None
-        store = cls(pool, schema=schema, owns_pool=True, notify=notify)
+        store = cls(
+            pool,
+            schema=schema,
+            owns_pool=True,
+            notify=notify,
+            key_cache_seconds=key_cache_seconds,
+        )
         try:
             store.check_schema()
             warn_if_cluster_wide(store.read_bound(), schema)
