@@ -133,8 +133,11 @@ class Notifier:
         return fresh
 
     def _timeouts(self) -> dict[str, Any]:
-        """``tcp_user_timeout`` unless the connection string sets it (ignored on sockets)."""
-        if "tcp_user_timeout" in conninfo_to_dict(self._dsn):
+        """``tcp_user_timeout`` unless the connection string sets it (ignored on sockets).
+
+        Not for a libpq older than 12, which refuses the option.
+        """
+        if "tcp_user_timeout" in conninfo_to_dict(self._dsn) or pq.version() < 120000:
             return {}
         return {"tcp_user_timeout": _UNANSWERED_MS}
 
