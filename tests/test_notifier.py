@@ -116,3 +116,12 @@ def test_a_notifier_that_cannot_reach_the_server_warns_and_retries_once_a_second
     assert messages[0].startswith("could not notify workers (they will poll)")
     assert len(messages) == 1, f"{len(messages)} attempts in 0.5 s, not one per RETRY_PAUSE"
     assert RETRY_PAUSE >= 0.5
+
+
+def test_the_notifiers_connection_gives_up_on_a_silent_server_unless_the_dsn_says_otherwise() -> (
+    None
+):
+    # A server host that stops answering would otherwise hold the thread inside
+    # libpq until TCP gives up (about 15 minutes on Linux's defaults).
+    assert Notifier("host=127.0.0.1 dbname=x", "escore")._timeouts() == {"tcp_user_timeout": 10_000}
+    assert Notifier("host=127.0.0.1 dbname=x tcp_user_timeout=500", "escore")._timeouts() == {}
