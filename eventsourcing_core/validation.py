@@ -214,16 +214,17 @@ def check_optional_positive(value: object, *, name: str) -> int | None:
     return None if value is None else check_positive(value, name=name)
 
 
-def check_seconds(value: object, *, name: str = "key_cache_seconds") -> float:
+def check_seconds(value: object, *, name: str) -> float:
     """A finite number of seconds, 0 or more."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
+    seconds = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float
+            seconds = None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         raise InvalidArgumentError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return seconds
 
 
 def check_checkpoint(value: object) -> Checkpoint:

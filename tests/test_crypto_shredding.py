@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+import psycopg_pool
 import pytest
 
 from eventsourcing_core import (
@@ -281,8 +282,9 @@ def test_a_stale_cached_key_is_used_for_appends_at_most_cache_seconds(dsn: str) 
 
 
 def test_key_cache_seconds_zero_fetches_the_key_at_every_append(dsn: str) -> None:
-    # The option behind the bound above: with 0, a process never seals under a
-    # key another process has forgotten (it fetches, finds it gone, makes a new one).
+    # The option behind the bound above: with 0, a later append fetches the key,
+    # finds it gone and makes a new one (a forget committing between one append's
+    # fetch and its commit still leaves that append sealed under the old key).
     with (
         PostgresEventStore.connect(dsn, notify=False, key_cache_seconds=0) as uncached,
         PostgresEventStore.connect(dsn, notify=False) as other,
@@ -295,10 +297,34 @@ def test_key_cache_seconds_zero_fetches_the_key_at_every_append(dsn: str) -> Non
     assert emails == [REDACTED, "after@example.com"]
 
 
-@pytest.mark.parametrize("bad", [-1, float("inf"), float("nan"), "60", True, None])
+@pytest.mark.parametrize("bad", [-1, float("inf"), float("nan"), 10**400, "60", True, None])
 def test_a_bad_key_cache_seconds_is_refused_before_connecting(bad: object) -> None:
     with pytest.raises(InvalidArgumentError, match="key_cache_seconds"):
         PostgresEventStore.connect("postgresql://nobody@127.0.0.1:1/none", key_cache_seconds=bad)  # type: ignore[arg-type]
+
+
+def test_the_constructors_refuse_a_bad_key_cache_seconds_too(dsn: str) -> None:
+    pool = psycopg_pool.ConnectionPool(dsn, open=False)
+    with pytest.raises(InvalidArgumentError, match="key_cache_seconds"):
+        PostgresEventStore(pool, key_cache_seconds=-1)
+    async_pool = psycopg_pool.AsyncConnectionPool(dsn, open=False)
+    with pytest.raises(InvalidArgumentError, match="key_cache_seconds"):
+        AsyncPostgresEventStore(async_pool, key_cache_seconds=float("nan"))
+
+
+def test_the_async_store_takes_key_cache_seconds(dsn: str) -> None:
+    async def main() -> list[object]:
+        store = await AsyncPostgresEventStore.connect(dsn, notify=False, key_cache_seconds=0)
+        try:
+            await store.append("user-7", [user_registered()])
+            with PostgresEventStore.connect(dsn, notify=False) as other:
+                other.forget("7")
+            await store.append("user-7", [user_registered(email="after@example.com")])
+            return [e.data["email"] for e in await store.read_stream("user-7")]
+        finally:
+            await store.close()
+
+    assert asyncio.run(main()) == [REDACTED, "after@example.com"]
 
 
 def test_racing_first_appends_for_one_subject_share_one_key(dsn: str) -> None:

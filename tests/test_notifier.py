@@ -125,3 +125,13 @@ def test_the_notifiers_connection_gives_up_on_a_silent_server_unless_the_dsn_say
     # libpq until TCP gives up (about 15 minutes on Linux's defaults).
     assert Notifier("host=127.0.0.1 dbname=x", "escore")._timeouts() == {"tcp_user_timeout": 10_000}
     assert Notifier("host=127.0.0.1 dbname=x tcp_user_timeout=500", "escore")._timeouts() == {}
+
+
+@pytest.mark.parametrize(
+    ("libpq", "expected"), [(110022, {}), (120000, {"tcp_user_timeout": 10_000})]
+)
+def test_the_timeout_is_left_out_for_a_libpq_that_would_refuse_it(
+    monkeypatch: pytest.MonkeyPatch, libpq: int, expected: dict[str, int]
+) -> None:
+    monkeypatch.setattr(psycopg.pq, "version", lambda: libpq)
+    assert Notifier("host=127.0.0.1 dbname=x", "escore")._timeouts() == expected

@@ -27,7 +27,8 @@ if the server cannot be reached, the notification is dropped with a warning
 and the next attempt waits ``RETRY_PAUSE`` (one connection attempt a second,
 not one per append). A server that stops answering without closing the
 connection is given up on after ``_UNANSWERED_MS`` (``tcp_user_timeout``,
-unless the connection string sets its own), so the thread never hangs.
+unless the connection string sets its own; libpq 12 or newer), so the
+thread does not hang on it.
 """
 
 from __future__ import annotations

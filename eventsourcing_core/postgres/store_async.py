@@ -106,16 +106,18 @@ class AsyncPostgresEventStore(AsyncEventStore):
         """``notify``: wake projection workers after each committed append (see notifier.py).
 
         ``key_cache_seconds``: how long appends use a subject's key after
-        fetching it (0: fetch it at every append that seals a field), which
-        bounds how long this process seals under a key another process has
-        forgotten (see ``keys.DEFAULT_CACHE_SECONDS``).
+        fetching it (0: fetch it at every append that seals a field, one more
+        statement each), which bounds how long this process may seal under a
+        key another process has forgotten (see ``keys.DEFAULT_CACHE_SECONDS``;
+        even 0 leaves the append's own time between fetch and commit).
         """
         self._pool = pool
         self._owns_pool = owns_pool
         self._statements = Statements.for_schema(check_schema(schema))
         self._retry = AsyncRetryPolicy(pool)
         self._keys = AsyncKeyRing(
-            self._statements.schema, cache_seconds=check_seconds(key_cache_seconds)
+            self._statements.schema,
+            cache_seconds=check_seconds(key_cache_seconds, name="key_cache_seconds"),
         )
         self.lifecycle = AsyncStreamLifecycle(self)
         """Stream delete, truncate and archive (see ``lifecycle.py``); the owner role's."""
@@ -146,7 +148,7 @@ class AsyncPostgresEventStore(AsyncEventStore):
         """
         check_dsn(dsn)
         check_schema(schema)
-        check_seconds(key_cache_seconds)
+        check_seconds(key_cache_seconds, name="key_cache_seconds")
         try:
             probe = await psycopg.AsyncConnection.connect(
                 dsn, connect_timeout=max(1, min(int(timeout), 10))
